@@ -1,0 +1,47 @@
+// Package service writes Flame application instances in Go: programs that
+// the executor manager starts for an application and then drives through the
+// flame.v1.Instance protocol on a Unix socket. It is the Go counterpart of
+// flamepy's FlameService and flamepy.run, and a service built on it runs
+// under upstream Flame's executor manager as well as under flmctl's.
+//
+// # Writing a service
+//
+// Implement Service, or let Typed do the encoding:
+//
+//	type AddRequest struct{ A, B int }
+//	type AddResponse struct{ Sum int }
+//
+//	func main() {
+//		svc := service.Typed(func(ctx context.Context, req AddRequest) (AddResponse, error) {
+//			return AddResponse{Sum: req.A + req.B}, nil
+//		})
+//		if err := service.Run(svc); err != nil {
+//			log.Fatal(err)
+//		}
+//	}
+//
+// Register the binary as an application whose command is the program; each
+// task's input is then the JSON of an AddRequest and its output the JSON of
+// an AddResponse.
+//
+// # The contract
+//
+// Run reads FLAME_INSTANCE_ENDPOINT (a socket path; a unix:// prefix is
+// accepted), removes a stale socket left at that path, and serves there.
+// Calls arrive as OnSessionEnter, then OnTaskInvoke once per task, then
+// OnSessionLeave; they never overlap. A handler's error or panic fails only
+// that call (return code -1, the error text as the message) and the instance
+// keeps serving. On SIGTERM or SIGINT, Run stops accepting calls, lets the
+// call in progress finish within a grace period, removes the socket and
+// returns nil.
+//
+// RunContext is the same without signal handling, for programs that manage
+// their own lifetime, and for tests (WithListener serves on any listener).
+//
+// # Trying a service by hand
+//
+// Set FLAME_INSTANCE_ENDPOINT yourself and call flame.v1.Instance on the
+// socket with any gRPC client (the generated flamev1.InstanceClient in Go),
+// or register the program as an application on a local cluster and create
+// tasks for it.
+package service

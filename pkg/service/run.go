@@ -1,0 +1,232 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+
+	flamev1 "github.com/flmctl/flmctl/proto/flame/v1"
+)
+
+// EndpointEnv names the environment variable through which the executor
+// manager tells an instance where to serve: a Unix socket path.
+const EndpointEnv = "FLAME_INSTANCE_ENDPOINT"
+
+// DefaultGracePeriod is how long a shutdown waits for the call in progress.
+// The executor manager sends SIGTERM once and never escalates to SIGKILL, so
+// the wait must be bounded or a stuck task would keep the process alive.
+const DefaultGracePeriod = 5 * time.Second
+
+// ErrNoEndpoint is returned by Run and RunContext when FLAME_INSTANCE_ENDPOINT
+// is unset or empty and no listener was given.
+var ErrNoEndpoint = errors.New(EndpointEnv + " is not set")
+
+// ErrGracePeriodExpired is returned by Run and RunContext when a call was
+// still running when the shutdown grace period ran out. The call's context
+// is cancelled and the server stops without waiting for it.
+var ErrGracePeriodExpired = errors.New("shutdown grace period expired with a call in progress")
+
+// maxUnixSocketPath is the longest socket path Linux accepts (sun_path is 108
+// bytes including the terminating NUL). Checking it ourselves turns the
+// kernel's bare "invalid argument" into an error that says what is wrong.
+const maxUnixSocketPath = 107
+
+// Option configures RunContext.
+type Option func(*runConfig)
+
+type runConfig struct {
+	listener net.Listener
+	logger   *slog.Logger
+	grace    time.Duration
+}
+
+// WithListener serves on l instead of the socket named by
+// FLAME_INSTANCE_ENDPOINT, which is then not read. RunContext closes l when
+// it returns. Meant for tests and for embedding the service in a process
+// that manages its own sockets.
+func WithListener(l net.Listener) Option { return func(c *runConfig) { c.listener = l } }
+
+// WithLogger sets the logger for serving events and handler panics. The
+// default is slog.Default(). Task inputs and outputs are never logged.
+func WithLogger(l *slog.Logger) Option { return func(c *runConfig) { c.logger = l } }
+
+// WithGracePeriod sets how long a shutdown waits for the call in progress
+// (DefaultGracePeriod unless set). Zero or less means not at all.
+func WithGracePeriod(d time.Duration) Option { return func(c *runConfig) { c.grace = d } }
+
+// Run serves svc as a Flame application instance on the Unix socket named
+// by FLAME_INSTANCE_ENDPOINT until the process receives SIGTERM or SIGINT.
+// It is what a service's main function calls:
+//
+//	func main() {
+//		if err := service.Run(myService{}); err != nil {
+//			log.Fatal(err)
+//		}
+//	}
+//
+// On the signal Run stops accepting calls, lets the call in progress finish
+// within the grace period (DefaultGracePeriod unless WithGracePeriod says
+// otherwise), calls nothing else on svc (in particular not OnSessionLeave),
+// removes the socket and returns nil; ErrGracePeriodExpired if the call did
+// not finish in time. After the first signal the default signal behaviour
+// is restored, so a second one kills the process. opts are RunContext's.
+func Run(svc Service, opts ...Option) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	return RunContext(ctx, svc, opts...)
+}
+
+// RunContext is Run without signal handling: it serves until ctx is done,
+// then shuts down as Run does. It returns nil after a clean shutdown.
+func RunContext(ctx context.Context, svc Service, opts ...Option) error {
+	cfg := runConfig{logger: slog.Default(), grace: DefaultGracePeriod}
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.Default()
+	}
+	if svc == nil {
+		if cfg.listener != nil {
+			_ = cfg.listener.Close()
+		}
+		return errors.New("service is nil: pass a Service implementation to Run")
+	}
+
+	lis := cfg.listener
+	socket := ""
+	if lis == nil {
+		path, err := endpointFromEnv()
+		if err != nil {
+			return err
+		}
+		lis, err = listenUnix(path)
+		if err != nil {
+			return err
+		}
+		socket = path
+	}
+	defer func() {
+		if socket != "" {
+			removeSocket(socket)
+		}
+	}()
+	return serve(ctx, lis, svc, cfg)
+}
+
+func serve(ctx context.Context, lis net.Listener, svc Service, cfg runConfig) error {
+	// Upstream places no limit on task inputs, outputs or common data.
+	srv := grpc.NewServer(grpc.MaxRecvMsgSize(math.MaxInt32), grpc.MaxSendMsgSize(math.MaxInt32))
+	flamev1.RegisterInstanceServer(srv, newInstanceServer(svc, cfg.logger))
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(lis) }()
+	cfg.logger.Info("serving flame.v1.Instance", "address", lis.Addr().String())
+
+	select {
+	case err := <-serveErr:
+		// Serve only returns early when the listener fails.
+		srv.Stop()
+		return fmt.Errorf("serve flame.v1.Instance on %s: %w", lis.Addr(), err)
+	case <-ctx.Done():
+	}
+
+	cfg.logger.Info("shutting down", "grace_period", cfg.grace.String())
+	stopped := make(chan struct{})
+	go func() {
+		srv.GracefulStop()
+		close(stopped)
+	}()
+	var err error
+	timer := time.NewTimer(max(cfg.grace, 0))
+	select {
+	case <-stopped:
+	case <-timer.C:
+		err = fmt.Errorf("stop after %s: %w", cfg.grace, ErrGracePeriodExpired)
+		cfg.logger.Warn("grace period expired; cancelling the call in progress", "grace_period", cfg.grace.String())
+		srv.Stop()
+		<-stopped
+	}
+	timer.Stop()
+	<-serveErr // nil after (Graceful)Stop
+	return err
+}
+
+// endpointFromEnv reads FLAME_INSTANCE_ENDPOINT, accepting a plain path or a
+// unix:// (or unix:) URL.
+func endpointFromEnv() (string, error) {
+	v := strings.TrimSpace(os.Getenv(EndpointEnv))
+	if v == "" {
+		return "", fmt.Errorf("%w: it names the Unix socket on which the executor manager calls this "+
+			"instance, and Flame sets it when it starts the program for an application. Register the "+
+			"program as an application's command (a local cluster from `flmctl cluster start` will do) "+
+			"and create a session, or, to try it by hand, set %s=/tmp/svc.sock and call "+
+			"flame.v1.Instance on that socket", ErrNoEndpoint, EndpointEnv)
+	}
+	path := v
+	if rest, ok := strings.CutPrefix(v, "unix://"); ok {
+		path = rest
+	} else if rest, ok := strings.CutPrefix(v, "unix:"); ok {
+		path = rest
+	}
+	if path == "" {
+		return "", fmt.Errorf("%s=%q names no socket path: set it to a file path such as /tmp/svc.sock", EndpointEnv, v)
+	}
+	return path, nil
+}
+
+// listenUnix listens on path, first removing a stale socket left there by an
+// earlier instance. It refuses to remove anything that is not a socket, and
+// a socket that another process still serves.
+func listenUnix(path string) (net.Listener, error) {
+	if len(path) > maxUnixSocketPath {
+		return nil, fmt.Errorf("socket path %s is %d bytes, more than the %d a Unix socket allows: "+
+			"set %s to a shorter path", path, len(path), maxUnixSocketPath, EndpointEnv)
+	}
+	fi, err := os.Lstat(path)
+	switch {
+	case err == nil:
+		if fi.Mode()&fs.ModeSocket == 0 {
+			return nil, fmt.Errorf("%s exists and is not a socket (mode %s): refusing to remove it; "+
+				"remove it yourself or set %s to another path", path, fi.Mode(), EndpointEnv)
+		}
+		if conn, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			_ = conn.Close()
+			return nil, fmt.Errorf("socket %s is in use by another process: stop that process or set %s to another path",
+				path, EndpointEnv)
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("remove stale socket %s: %w", path, err)
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("check socket path %s: %w", path, err)
+	}
+	lis, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listen on Unix socket %s: %w", path, err)
+	}
+	return lis, nil
+}
+
+// removeSocket deletes the socket file if it is still there. Closing a
+// net.UnixListener normally unlinks it already; this covers the rest.
+func removeSocket(path string) {
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&fs.ModeSocket != 0 {
+		_ = os.Remove(path)
+	}
+}
