@@ -1,0 +1,5 @@
+package server
+
+import "syscall"
+
+const syscallEADDRINUSE = syscall.EADDRINUSE

@@ -1,0 +1,350 @@
+// Package sessionmgr is the embedded Flame session manager: it owns
+// applications, sessions, tasks, executors and nodes, serves the Frontend
+// service to clients and the Backend contract to executor managers (in
+// process, or over gRPC for nodes on other machines), and runs the scheduler.
+//
+// All state lives in memory behind one mutex and is served from there; every
+// change is written to the store (in order, in groups) and acknowledged only
+// once it is durable. Task and session state machines follow upstream Flame
+// (flame-protocol.md §4–§6) with the decisions of §18.
+package sessionmgr
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/flmctl/flmctl/internal/server/store"
+	flamev1 "github.com/flmctl/flmctl/proto/flame/v1"
+)
+
+// Defaults of upstream Flame (spec §3.4).
+const (
+	DefaultMaxInstances     = 1000000
+	DefaultDelayRelease     = 60 // seconds
+	DefaultRetryLimit       = 5
+	DefaultScheduleInterval = 100 * time.Millisecond
+)
+
+// DefaultResReq is the session resource requirement used when neither the
+// session nor the server configuration gives one: 1 CPU, 1 GiB, no GPU.
+func DefaultResReq() *flamev1.ResourceRequirement {
+	return &flamev1.ResourceRequirement{Cpu: 1, Memory: 1 << 30}
+}
+
+// Options configure a Manager.
+type Options struct {
+	// Store persists every change; nil keeps nothing (state is lost when
+	// the manager stops).
+	Store store.Store
+	// Logger receives the manager's logs. Nil discards them.
+	Logger *slog.Logger
+	// ResReq is the default resource requirement of sessions that give none.
+	ResReq *flamev1.ResourceRequirement
+	// RetryLimit is the number of failed binds after which a session is no
+	// longer scheduled (0 means DefaultRetryLimit).
+	RetryLimit int
+	// ScheduleInterval is the period of the scheduler when nothing wakes it
+	// earlier (0 means DefaultScheduleInterval).
+	ScheduleInterval time.Duration
+	// MaxExecutorsPerNode caps the executors of each node: 0 means twice
+	// the node's CPUs and at least 4, a negative value means no cap.
+	MaxExecutorsPerNode int
+	// Now returns the current time (nil means time.Now).
+	Now func() time.Time
+}
+
+// Manager is the session manager. Create it with New, then Start it.
+type Manager struct {
+	flamev1.UnimplementedFrontendServer
+
+	opts    Options
+	log     *slog.Logger
+	now     func() time.Time
+	persist *persister
+
+	ctx    context.Context // ends when Stop begins
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	kick   chan struct{} // capacity 1: "run the scheduler now"
+
+	mu sync.Mutex // guards everything below and the mutable parts of the objects it reaches
+	// apps by name.
+	apps map[string]*flamev1.Application
+	// sessions by id (open and closed).
+	sessions map[string]*session
+	// executors by id.
+	executors map[string]*executor
+	// nodes by name.
+	nodes map[string]*node
+	// stopped is set when Stop begins; new long polls are refused.
+	stopped bool
+}
+
+// session is the in-memory state of one session. Its fields are guarded by
+// Manager.mu.
+type session struct {
+	id    string
+	spec  *flamev1.SessionSpec // immutable once created
+	state flamev1.SessionState
+	// created and completed are Unix milliseconds; completed is 0 while open.
+	created, completed int64
+	events             []*flamev1.Event
+	// tasks by id-1 (task ids are 1, 2, 3, ...).
+	tasks []*task
+	// pending holds the pending tasks in id order; pendingHead is the first
+	// live element (a slice queue that is compacted as it drains).
+	pending     []*task
+	pendingHead int
+	counts      [5]int32 // tasks per TaskState
+	// retries counts failed binds (in memory only, as upstream).
+	retries int
+	// noted records the scheduler notes already turned into events.
+	noted map[string]bool
+	// taskReady is closed (and replaced) when a task becomes pending or the
+	// session closes, waking executors waiting in LaunchTask.
+	taskReady chan struct{}
+}
+
+// task is the in-memory state of one task. pb is replaced, never mutated, on
+// every change, so a reader may use the pointer it got under the lock.
+type task struct {
+	id int64
+	pb *flamev1.Task
+	// changed is closed (and replaced) on every state change.
+	changed chan struct{}
+}
+
+func (t *task) state() flamev1.TaskState { return t.pb.GetStatus().GetState() }
+
+// New loads the store's state and returns a manager ready to Start.
+// Tasks that were running when the previous process stopped are queued again.
+func New(ctx context.Context, opts Options) (*Manager, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.ResReq == nil {
+		opts.ResReq = DefaultResReq()
+	}
+	if opts.RetryLimit <= 0 {
+		opts.RetryLimit = DefaultRetryLimit
+	}
+	if opts.ScheduleInterval <= 0 {
+		opts.ScheduleInterval = DefaultScheduleInterval
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	m := &Manager{
+		opts: opts,
+		log:  opts.Logger,
+		now:  opts.Now,
+
+		kick:      make(chan struct{}, 1),
+		apps:      map[string]*flamev1.Application{},
+		sessions:  map[string]*session{},
+		executors: map[string]*executor{},
+		nodes:     map[string]*node{},
+	}
+	m.persist = newPersister(opts.Store, &m.mu)
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	if err := m.load(ctx); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// load rebuilds the in-memory state from the store.
+func (m *Manager) load(ctx context.Context) error {
+	if m.opts.Store == nil {
+		return nil
+	}
+	st, err := m.opts.Store.Load(ctx)
+	if err != nil {
+		return fmt.Errorf("load state: %w", err)
+	}
+	for _, a := range st.Applications {
+		m.apps[a.GetMetadata().GetName()] = a
+	}
+	for _, pb := range st.Sessions {
+		s := &session{
+			id:        pb.GetMetadata().GetId(),
+			spec:      pb.GetSpec(),
+			state:     pb.GetStatus().GetState(),
+			created:   pb.GetStatus().GetCreationTime(),
+			completed: pb.GetStatus().GetCompletionTime(),
+			events:    pb.GetStatus().GetEvents(),
+			taskReady: make(chan struct{}),
+		}
+		m.sessions[s.id] = s
+	}
+	requeued := 0
+	for _, pb := range st.Tasks {
+		s := m.sessions[pb.GetSpec().GetSessionId()]
+		if s == nil {
+			m.log.Warn("dropping a stored task of an unknown session", "session", pb.GetSpec().GetSessionId(), "task", pb.GetMetadata().GetId())
+			continue
+		}
+		id, err := strconv.ParseInt(pb.GetMetadata().GetId(), 10, 64)
+		if err != nil || id <= 0 {
+			return fmt.Errorf("load state: session %s has a task with id %q", s.id, pb.GetMetadata().GetId())
+		}
+		if pb.GetStatus().GetState() == flamev1.TaskState_Running {
+			pb = withTaskState(pb, flamev1.TaskState_Pending, nil)
+			requeued++
+		}
+		if id != int64(len(s.tasks))+1 {
+			return fmt.Errorf("load state: session %s: task %d stored where task %d was expected", s.id, id, len(s.tasks)+1)
+		}
+		t := &task{id: id, pb: pb, changed: make(chan struct{})}
+		s.tasks = append(s.tasks, t)
+		s.counts[t.state()]++
+		if t.state() == flamev1.TaskState_Pending {
+			s.pending = append(s.pending, t)
+		}
+	}
+	if len(st.Sessions)+len(st.Tasks) > 0 {
+		m.log.Info("state loaded", "applications", len(st.Applications), "sessions", len(st.Sessions), "tasks", len(st.Tasks), "requeued", requeued)
+	}
+	return nil
+}
+
+// Start runs the persister and the scheduler. It returns at once.
+func (m *Manager) Start() {
+	m.wg.Add(2)
+	go func() { defer m.wg.Done(); m.persist.run(m.ctx.Done()) }()
+	go func() { defer m.wg.Done(); m.scheduleLoop() }()
+}
+
+// Stop ends the manager: (1) long polls and watches return, (2) the
+// scheduler stops, (3) changes already enqueued are committed, (4) the
+// goroutines are waited for. It does not close the store. Idempotent.
+func (m *Manager) Stop() {
+	m.mu.Lock()
+	if m.stopped {
+		m.mu.Unlock()
+		return
+	}
+	m.stopped = true
+	m.stopDrainsLocked()
+	m.mu.Unlock()
+	m.cancel()
+	m.wg.Wait()
+}
+
+// kickScheduler asks the scheduler loop to run soon; it never blocks.
+func (m *Manager) kickScheduler() {
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (m *Manager) nowMillis() int64 { return m.now().UnixMilli() }
+
+// event returns a new event stamped now.
+func (m *Manager) event(code int32, msg string) *flamev1.Event {
+	return &flamev1.Event{Code: code, Message: &msg, CreationTime: m.nowMillis()}
+}
+
+// broadcast closes *ch and replaces it, waking everyone waiting on it.
+func broadcast(ch *chan struct{}) {
+	close(*ch)
+	*ch = make(chan struct{})
+}
+
+// pushPending appends t to the session's pending queue.
+// m.mu must be held.
+func (s *session) pushPending(t *task) {
+	s.pending = append(s.pending, t)
+	broadcast(&s.taskReady)
+}
+
+// popPending removes and returns the first pending task, or nil.
+// m.mu must be held.
+func (s *session) popPending() *task {
+	for s.pendingHead < len(s.pending) {
+		t := s.pending[s.pendingHead]
+		s.pending[s.pendingHead] = nil
+		s.pendingHead++
+		if s.pendingHead > 1024 && s.pendingHead*2 > len(s.pending) {
+			s.pending = slices.Clone(s.pending[s.pendingHead:])
+			s.pendingHead = 0
+		}
+		if t.state() == flamev1.TaskState_Pending {
+			return t
+		}
+	}
+	return nil
+}
+
+// snapshot returns the session as a wire message; events only if asked.
+// m.mu must be held.
+func (s *session) snapshot(withEvents bool) *flamev1.Session {
+	st := &flamev1.SessionStatus{
+		State:        s.state,
+		CreationTime: s.created,
+		Pending:      s.counts[flamev1.TaskState_Pending],
+		Running:      s.counts[flamev1.TaskState_Running],
+		Succeed:      s.counts[flamev1.TaskState_Succeed],
+		Failed:       s.counts[flamev1.TaskState_Failed],
+		Cancelled:    s.counts[flamev1.TaskState_Cancelled],
+	}
+	if s.completed != 0 {
+		c := s.completed
+		st.CompletionTime = &c
+	}
+	if withEvents {
+		st.Events = s.events[:len(s.events):len(s.events)]
+	}
+	return &flamev1.Session{
+		Metadata: &flamev1.Metadata{Id: s.id, Name: s.id},
+		Spec:     s.spec,
+		Status:   st,
+	}
+}
+
+// addEvent records a session event and returns the mutation persisting it.
+// m.mu must be held.
+func (m *Manager) addSessionEvent(s *session, code int32, msg string) store.Mutation {
+	s.events = append(s.events, m.event(code, msg))
+	return store.PutSession(s.snapshot(true))
+}
+
+// withTaskState returns a copy of t in state st (completion time set for
+// terminal states) with ev appended to its events when not nil.
+func withTaskState(t *flamev1.Task, st flamev1.TaskState, ev *flamev1.Event) *flamev1.Task {
+	status := &flamev1.TaskStatus{
+		State:        st,
+		CreationTime: t.GetStatus().GetCreationTime(),
+		Events:       t.GetStatus().GetEvents(),
+	}
+	if ev != nil {
+		status.Events = append(slices.Clip(status.Events), ev)
+		if isTerminal(st) {
+			c := ev.CreationTime
+			status.CompletionTime = &c
+		}
+	}
+	return &flamev1.Task{Metadata: t.Metadata, Spec: t.Spec, Status: status}
+}
+
+func isTerminal(st flamev1.TaskState) bool {
+	return st == flamev1.TaskState_Succeed || st == flamev1.TaskState_Failed || st == flamev1.TaskState_Cancelled
+}
+
+// setTaskState moves t to st, keeping the session's counters, and wakes its
+// watchers unless the caller wakes them itself after a commit (wake=false).
+// m.mu must be held.
+func (s *session) setTaskState(t *task, pb *flamev1.Task, wake bool) {
+	s.counts[t.state()]--
+	t.pb = pb
+	s.counts[t.state()]++
+	if wake {
+		broadcast(&t.changed)
+	}
+}

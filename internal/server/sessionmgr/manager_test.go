@@ -1,0 +1,415 @@
+package sessionmgr
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/flmctl/flmctl/internal/server/errs"
+	"github.com/flmctl/flmctl/internal/server/store"
+	flamev1 "github.com/flmctl/flmctl/proto/flame/v1"
+)
+
+func newTestManager(t *testing.T, st store.Store) *Manager {
+	t.Helper()
+	if st == nil {
+		st = store.NewMemory()
+	}
+	m, err := New(t.Context(), Options{Store: st, ScheduleInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Start()
+	t.Cleanup(m.Stop)
+	return m
+}
+
+func str(s string) *string { return &s }
+func u32(v uint32) *uint32 { return &v }
+
+func mustRegister(t *testing.T, m *Manager, name string, spec *flamev1.ApplicationSpec) {
+	t.Helper()
+	if spec == nil {
+		spec = &flamev1.ApplicationSpec{Command: str("/bin/true")}
+	}
+	res, err := m.RegisterApplication(t.Context(), &flamev1.RegisterApplicationRequest{Name: name, Application: spec})
+	if err != nil || res.GetReturnCode() != 0 {
+		t.Fatalf("register %s: %v %v", name, res, err)
+	}
+}
+
+func mustSession(t *testing.T, m *Manager, id string, spec *flamev1.SessionSpec) *flamev1.Session {
+	t.Helper()
+	s, err := m.CreateSession(t.Context(), &flamev1.CreateSessionRequest{SessionId: id, Session: spec})
+	if err != nil {
+		t.Fatalf("create session %s: %v", id, err)
+	}
+	return s
+}
+
+func wantCode(t *testing.T, err error, code codes.Code, text string) {
+	t.Helper()
+	if errs.Code(err) != code || !strings.Contains(err.Error(), text) {
+		t.Fatalf("error %v (%v), want %v containing %q", err, errs.Code(err), code, text)
+	}
+}
+
+func TestRegisterApplication_Validation(t *testing.T) {
+	m := newTestManager(t, nil)
+	ctx := t.Context()
+	for _, tc := range []struct {
+		name, app string
+		spec      *flamev1.ApplicationSpec
+		grpcErr   string // a gRPC INVALID_ARGUMENT containing this
+		result    string // else a Result -1 containing this
+	}{
+		{"no spec", "a", nil, "application spec is missing", ""},
+		{"relative wd", "a", &flamev1.ApplicationSpec{WorkingDirectory: str("rel")}, "must be an absolute path", ""},
+		{"bad schema", "a", &flamev1.ApplicationSpec{Schema: &flamev1.ApplicationSchema{Input: str("{nope")}}, "invalid input schema", ""},
+		{"empty name", "", &flamev1.ApplicationSpec{}, "", "must not be empty"},
+		{"dots", "a..b", &flamev1.ApplicationSpec{}, "", `must not contain ".."`},
+		{"slash", "a/b", &flamev1.ApplicationSpec{}, "", "may contain only"},
+		{"leading dash", "-a", &flamev1.ApplicationSpec{}, "", "must not start with"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := m.RegisterApplication(ctx, &flamev1.RegisterApplicationRequest{Name: tc.app, Application: tc.spec})
+			if tc.grpcErr != "" {
+				wantCode(t, err, codes.InvalidArgument, tc.grpcErr)
+				return
+			}
+			if err != nil || res.GetReturnCode() != -1 || !strings.Contains(res.GetMessage(), tc.result) {
+				t.Fatalf("got %v, %v; want Result -1 with %q", res, err, tc.result)
+			}
+		})
+	}
+	// Empty working directory means none; defaults are applied.
+	mustRegister(t, m, "ok", &flamev1.ApplicationSpec{WorkingDirectory: str("")})
+	app, err := m.GetApplication(ctx, &flamev1.GetApplicationRequest{Name: "ok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if app.GetSpec().WorkingDirectory != nil || app.GetSpec().GetMaxInstances() != DefaultMaxInstances || app.GetSpec().GetDelayRelease() != DefaultDelayRelease {
+		t.Fatalf("stored spec %v", app.GetSpec())
+	}
+}
+
+func TestOpenSession_Table(t *testing.T) {
+	m := newTestManager(t, nil)
+	ctx := t.Context()
+	mustRegister(t, m, "app", nil)
+	mustRegister(t, m, "other", nil)
+	mustSession(t, m, "s1", &flamev1.SessionSpec{Application: "app", MaxInstances: u32(10), CommonData: []byte("x")})
+
+	open := func(spec *flamev1.SessionSpec) error {
+		_, err := m.OpenSession(ctx, &flamev1.OpenSessionRequest{SessionId: "s1", Session: spec})
+		return err
+	}
+	if err := open(nil); err != nil {
+		t.Fatal(err)
+	}
+	// Resreq absent means the default, so it matches; common data and batch size are not compared.
+	if err := open(&flamev1.SessionSpec{Application: "app", MaxInstances: u32(10), BatchSize: 7}); err != nil {
+		t.Fatalf("matching spec: %v", err)
+	}
+	for field, spec := range map[string]*flamev1.SessionSpec{
+		"application":   {Application: "other", MaxInstances: u32(10)},
+		"resreq":        {Application: "app", MaxInstances: u32(10), Resreq: &flamev1.ResourceRequirement{Cpu: 2}},
+		"min_instances": {Application: "app", MaxInstances: u32(10), MinInstances: 1},
+		"max_instances": {Application: "app"},
+		"priority":      {Application: "app", MaxInstances: u32(10), Priority: 3},
+	} {
+		wantCode(t, open(spec), codes.InvalidArgument, "spec mismatch: "+field+" differs")
+	}
+	_, err := m.OpenSession(ctx, &flamev1.OpenSessionRequest{SessionId: "nope"})
+	wantCode(t, err, codes.NotFound, "not found")
+	if _, err := m.CloseSession(ctx, &flamev1.CloseSessionRequest{SessionId: "s1"}); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, open(nil), codes.InvalidArgument, "not open")
+	wantCode(t, open(&flamev1.SessionSpec{Application: "app"}), codes.InvalidArgument, "not open")
+}
+
+func TestCreateSession_Validation(t *testing.T) {
+	m := newTestManager(t, nil)
+	ctx := t.Context()
+	mustRegister(t, m, "app", nil)
+	create := func(id string, spec *flamev1.SessionSpec) error {
+		_, err := m.CreateSession(ctx, &flamev1.CreateSessionRequest{SessionId: id, Session: spec})
+		return err
+	}
+	wantCode(t, create("x", nil), codes.InvalidArgument, "session spec is missing")
+	wantCode(t, create("x", &flamev1.SessionSpec{Application: "missing"}), codes.NotFound, "application missing not found")
+	wantCode(t, create("x", &flamev1.SessionSpec{Application: "app", MinInstances: 3, MaxInstances: u32(2)}), codes.InvalidArgument, "greater than max_instances")
+	for _, bad := range []string{"a/b", `a\b`, "a..b", "a:b", "a b", strings.Repeat("x", 129)} {
+		wantCode(t, create(bad, &flamev1.SessionSpec{Application: "app"}), codes.InvalidArgument, "session id")
+	}
+	s := mustSession(t, m, "", &flamev1.SessionSpec{Application: "app", BatchSize: 9})
+	if id := s.GetMetadata().GetId(); !strings.HasPrefix(id, "app-") || len(id) != 10 {
+		t.Fatalf("generated id %q", id)
+	}
+	if s.GetSpec().GetBatchSize() != 1 || s.GetSpec().GetResreq().GetCpu() != 1 || s.GetSpec().GetResreq().GetMemory() != 1<<30 {
+		t.Fatalf("normalised spec %v", s.GetSpec())
+	}
+	wantCode(t, create(s.GetMetadata().GetId(), &flamev1.SessionSpec{Application: "app"}), codes.AlreadyExists, "already exists")
+}
+
+// node registers a fake node whose executors the test drives by hand.
+func fakeNode(t *testing.T, m *Manager, cpus uint64) chan *flamev1.Executor {
+	t.Helper()
+	ctx := t.Context()
+	res := &flamev1.ResourceRequirement{Cpu: cpus, Memory: 64 << 30}
+	n := &flamev1.Node{Metadata: &flamev1.Metadata{Id: "n1", Name: "n1"}, Status: &flamev1.NodeStatus{Capacity: res}}
+	if err := m.RegisterNode(ctx, n, nil); err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan *flamev1.Executor, 100)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = m.Direct().WatchNode(ctx, "n1", nil, func(e *flamev1.Executor) { ch <- e })
+	}()
+	t.Cleanup(func() { <-done })
+	return ch
+}
+
+// nextNew returns the next executor the scheduler created on the node.
+func nextNew(t *testing.T, ch chan *flamev1.Executor) *flamev1.Executor {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case e := <-ch:
+			if e.GetStatus().GetState() == flamev1.ExecutorState_ExecutorVoid {
+				return e
+			}
+		case <-timeout:
+			t.Fatal("no executor was created")
+		}
+	}
+}
+
+func TestExecutorLifecycle(t *testing.T) {
+	m := newTestManager(t, nil)
+	ctx := t.Context()
+	mustRegister(t, m, "app", &flamev1.ApplicationSpec{DelayRelease: new(int64)})
+	node := fakeNode(t, m, 4)
+	mustSession(t, m, "s", &flamev1.SessionSpec{Application: "app", CommonData: []byte("cd")})
+	if _, err := m.CreateTask(ctx, &flamev1.CreateTaskRequest{Task: &flamev1.TaskSpec{SessionId: "s", Input: []byte("in")}}); err != nil {
+		t.Fatal(err)
+	}
+	e := nextNew(t, node)
+	id := e.GetMetadata().GetId()
+	b := m.Direct()
+	if err := b.RegisterExecutor(ctx, id, e.GetSpec()); err != nil {
+		t.Fatal(err)
+	}
+	app, ssn, err := b.BindExecutor(ctx, id)
+	if err != nil || app.GetMetadata().GetName() != "app" || ssn.GetMetadata().GetId() != "s" || string(ssn.GetSpec().GetCommonData()) != "cd" {
+		t.Fatalf("bind: %v %v %v", app, ssn, err)
+	}
+	// Closing with a running task is refused later; first complete the bind.
+	if err := b.BindExecutorCompleted(ctx, id, &flamev1.Result{}); err != nil {
+		t.Fatal(err)
+	}
+	task, err := b.LaunchTask(ctx, id)
+	if err != nil || task.GetMetadata().GetId() != "1" || task.GetStatus().GetState() != flamev1.TaskState_Running {
+		t.Fatalf("launch: %v %v", task, err)
+	}
+	again, err := b.LaunchTask(ctx, id)
+	if err != nil || again.GetMetadata().GetId() != "1" {
+		t.Fatalf("repeated launch: %v %v", again, err)
+	}
+	_, err = m.CloseSession(ctx, &flamev1.CloseSessionRequest{SessionId: "s"})
+	wantCode(t, err, codes.FailedPrecondition, "1 running tasks")
+	if err := b.CompleteTask(ctx, id, &flamev1.TaskResult{ReturnCode: 0, Output: []byte("out")}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.GetTask(ctx, &flamev1.GetTaskRequest{SessionId: "s", TaskId: "1"})
+	if err != nil || got.GetStatus().GetState() != flamev1.TaskState_Succeed || string(got.GetSpec().GetOutput()) != "out" || len(got.GetStatus().GetEvents()) != 3 || got.GetStatus().CompletionTime == nil {
+		t.Fatalf("completed task: %v %v", got, err)
+	}
+	// delay_release 0: no task → unbind at once.
+	if task, err := b.LaunchTask(ctx, id); err != nil || task != nil {
+		t.Fatalf("launch with nothing pending: %v %v", task, err)
+	}
+	if err := b.CompleteTask(ctx, id, &flamev1.TaskResult{}); errs.Code(err) != codes.InvalidArgument {
+		t.Fatalf("complete without a task: %v", err)
+	}
+	if err := b.UnbindExecutor(ctx, id, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.UnbindExecutorCompleted(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	// Idle with nothing to do: the scheduler releases it, the bind poll ends.
+	m.kickScheduler()
+	if app, ssn, err := b.BindExecutor(ctx, id); err != nil || app != nil || ssn != nil {
+		t.Fatalf("bind of a released executor: %v %v %v", app, ssn, err)
+	}
+	if err := b.UnregisterExecutor(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.RegisterExecutor(ctx, id, e.GetSpec()); errs.Code(err) != codes.NotFound {
+		t.Fatalf("register a removed executor: %v", err)
+	}
+}
+
+func TestBindFailure_RetryLimit(t *testing.T) {
+	m := newTestManager(t, nil)
+	ctx := t.Context()
+	mustRegister(t, m, "app", nil)
+	node := fakeNode(t, m, 4)
+	mustSession(t, m, "s", &flamev1.SessionSpec{Application: "app", MinInstances: 1})
+	b := m.Direct()
+	for i := 1; i <= DefaultRetryLimit; i++ {
+		e := nextNew(t, node)
+		id := e.GetMetadata().GetId()
+		if err := b.RegisterExecutor(ctx, id, e.GetSpec()); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := b.BindExecutor(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.BindExecutorCompleted(ctx, id, &flamev1.Result{ReturnCode: 12, Message: str("on_session_enter failed: boom")}); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.UnbindExecutor(ctx, id, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.UnbindExecutorCompleted(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		m.kickScheduler()
+		if app, _, err := b.BindExecutor(ctx, id); err != nil || app != nil {
+			t.Fatalf("attempt %d: idle executor not released: %v %v", i, app, err)
+		}
+		if err := b.UnregisterExecutor(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := m.GetSession(ctx, &flamev1.GetSessionRequest{SessionId: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var codes []int32
+	for _, e := range s.GetStatus().GetEvents() {
+		codes = append(codes, e.GetCode())
+		if e.GetCode() == EventBindFailed && !strings.Contains(e.GetMessage(), "failed to bind session with return_code <12>: on_session_enter failed: boom") {
+			t.Fatalf("1001 message %q", e.GetMessage())
+		}
+	}
+	if len(codes) != DefaultRetryLimit+1 || codes[len(codes)-1] != EventRetryLimitReached {
+		t.Fatalf("events %v", codes)
+	}
+	// Not scheduled any more.
+	m.scheduleOnce()
+	select {
+	case e := <-node:
+		if e.GetStatus().GetState() == flamev1.ExecutorState_ExecutorVoid {
+			t.Fatal("an executor was created after the retry limit")
+		}
+	default:
+	}
+}
+
+func TestWatchTask_States(t *testing.T) {
+	m := newTestManager(t, nil)
+	ctx := t.Context()
+	mustRegister(t, m, "app", nil)
+	mustSession(t, m, "s", &flamev1.SessionSpec{Application: "app"})
+	if _, err := m.CreateTask(ctx, &flamev1.CreateTaskRequest{Task: &flamev1.TaskSpec{SessionId: "s"}}); err != nil {
+		t.Fatal(err)
+	}
+	// Closing cancels the pending task: the watch sees Cancelled and ends.
+	stream := &fakeStream{ctx: ctx}
+	done := make(chan error, 1)
+	go func() { done <- m.WatchTask(&flamev1.WatchTaskRequest{SessionId: "s", TaskId: "1"}, stream) }()
+	if _, err := m.CloseSession(ctx, &flamev1.CloseSessionRequest{SessionId: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(stream.sent) != 1 || stream.sent[0].GetStatus().GetState() != flamev1.TaskState_Cancelled {
+		t.Fatalf("watch sent %v", stream.sent)
+	}
+	err := m.WatchTask(&flamev1.WatchTaskRequest{SessionId: "s", TaskId: "2"}, &fakeStream{ctx: ctx})
+	wantCode(t, err, codes.NotFound, "task 2 not found")
+	err = m.WatchTask(&flamev1.WatchTaskRequest{SessionId: "s", TaskId: "x"}, &fakeStream{ctx: ctx})
+	wantCode(t, err, codes.InvalidArgument, "invalid task id")
+}
+
+type fakeStream struct {
+	flamev1.Frontend_WatchTaskServer
+	ctx  context.Context
+	sent []*flamev1.Task
+}
+
+func (f *fakeStream) Context() context.Context { return f.ctx }
+func (f *fakeStream) Send(t *flamev1.Task) error {
+	f.sent = append(f.sent, t)
+	return nil
+}
+
+// TestRestart_RequeuesRunning reloads a manager from the store its
+// predecessor used: applications, sessions and results are back, and the
+// task that was running is pending again.
+func TestRestart_RequeuesRunning(t *testing.T) {
+	st := store.NewMemory()
+	ctx := t.Context()
+	m1, err := New(ctx, Options{Store: st, ScheduleInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m1.Start()
+	mustRegister(t, m1, "app", nil)
+	node := fakeNode(t, m1, 4)
+	mustSession(t, m1, "s", &flamev1.SessionSpec{Application: "app"})
+	for range 3 {
+		if _, err := m1.CreateTask(ctx, &flamev1.CreateTaskRequest{Task: &flamev1.TaskSpec{SessionId: "s", Input: []byte("i")}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := nextNew(t, node)
+	id := e.GetMetadata().GetId()
+	b := m1.Direct()
+	_ = b.RegisterExecutor(ctx, id, e.GetSpec())
+	_, _, _ = b.BindExecutor(ctx, id)
+	_ = b.BindExecutorCompleted(ctx, id, nil)
+	if _, err := b.LaunchTask(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.CompleteTask(ctx, id, &flamev1.TaskResult{Output: []byte("o")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.LaunchTask(ctx, id); err != nil { // task 2 running
+		t.Fatal(err)
+	}
+	m1.Stop()
+
+	m2 := newTestManager(t, st)
+	s, err := m2.GetSession(ctx, &flamev1.GetSessionRequest{SessionId: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := s.GetStatus(); st.GetSucceed() != 1 || st.GetPending() != 2 || st.GetRunning() != 0 {
+		t.Fatalf("counts after restart: %v", st)
+	}
+	t1, _ := m2.GetTask(ctx, &flamev1.GetTaskRequest{SessionId: "s", TaskId: "1"})
+	if string(t1.GetSpec().GetOutput()) != "o" || string(t1.GetSpec().GetInput()) != "i" {
+		t.Fatalf("task 1 after restart: %v", t1)
+	}
+	if _, err := m2.GetApplication(ctx, &flamev1.GetApplicationRequest{Name: "app"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m2.CreateTask(ctx, &flamev1.CreateTaskRequest{Task: &flamev1.TaskSpec{SessionId: "s"}}); err != nil {
+		t.Fatal(err)
+	}
+	t4, err := m2.GetTask(ctx, &flamev1.GetTaskRequest{SessionId: "s", TaskId: "4"})
+	if err != nil || t4.GetStatus().GetState() != flamev1.TaskState_Pending {
+		t.Fatalf("new task id after restart: %v %v", t4, err)
+	}
+}

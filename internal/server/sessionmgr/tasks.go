@@ -1,0 +1,158 @@
+package sessionmgr
+
+import (
+	"context"
+	"strconv"
+
+	"google.golang.org/grpc"
+
+	"github.com/flmctl/flmctl/internal/server/errs"
+	"github.com/flmctl/flmctl/internal/server/store"
+	flamev1 "github.com/flmctl/flmctl/proto/flame/v1"
+)
+
+// CreateTask adds a pending task to an open session (spec §4.8).
+func (m *Manager) CreateTask(ctx context.Context, req *flamev1.CreateTaskRequest) (*flamev1.Task, error) {
+	if req.GetTask() == nil {
+		return nil, errs.InvalidArgument("task spec is missing")
+	}
+	sid := req.GetTask().GetSessionId()
+	m.mu.Lock()
+	s, found := m.sessions[sid]
+	if !found {
+		m.mu.Unlock()
+		return nil, errs.NotFound("session %s not found", sid)
+	}
+	if s.state != flamev1.SessionState_Open {
+		m.mu.Unlock()
+		return nil, errs.InvalidArgument("session %s is closed; cannot create a task in a closed session", sid)
+	}
+	id := int64(len(s.tasks)) + 1
+	ids := strconv.FormatInt(id, 10)
+	now := m.nowMillis()
+	msg := "Task was created with state <Pending>"
+	pb := &flamev1.Task{
+		Metadata: &flamev1.Metadata{Id: ids, Name: ids},
+		Spec:     &flamev1.TaskSpec{SessionId: sid, Input: req.GetTask().Input},
+		Status: &flamev1.TaskStatus{
+			State:        flamev1.TaskState_Pending,
+			CreationTime: now,
+			Events:       []*flamev1.Event{{Code: int32(flamev1.TaskState_Pending), Message: &msg, CreationTime: now}},
+		},
+	}
+	t := &task{id: id, pb: pb, changed: make(chan struct{})}
+	s.tasks = append(s.tasks, t)
+	s.counts[flamev1.TaskState_Pending]++
+	s.pushPending(t)
+	grow := m.needsExecutorLocked(s)
+	b := m.persist.enqueue(nil, store.CreateTask(pb))
+	m.mu.Unlock()
+	if grow {
+		m.kickScheduler()
+	}
+	if err := b.wait(ctx); err != nil {
+		return nil, errs.Internal("create task in session %s: %v", sid, err)
+	}
+	return pb, nil
+}
+
+// lookupTask finds a task by its ids. m.mu must be held.
+func (m *Manager) lookupTask(sessionID, taskID string) (*session, *task, error) {
+	id, err := parseTaskID(taskID)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, found := m.sessions[sessionID]
+	if !found {
+		return nil, nil, errs.NotFound("session %s not found", sessionID)
+	}
+	if id > int64(len(s.tasks)) {
+		return nil, nil, errs.NotFound("task %s not found in session %s", taskID, sessionID)
+	}
+	return s, s.tasks[id-1], nil
+}
+
+// GetTask returns one task with its input, output and events.
+func (m *Manager) GetTask(_ context.Context, req *flamev1.GetTaskRequest) (*flamev1.Task, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, t, err := m.lookupTask(req.GetSessionId(), req.GetTaskId())
+	if err != nil {
+		return nil, err
+	}
+	return t.pb, nil
+}
+
+// listChunk bounds how many tasks ListTask copies per lock hold.
+const listChunk = 512
+
+// ListTask streams the tasks of a session in id order (with their events).
+func (m *Manager) ListTask(req *flamev1.ListTaskRequest, stream grpc.ServerStreamingServer[flamev1.Task]) error {
+	sid := req.GetSessionId()
+	buf := make([]*flamev1.Task, 0, listChunk)
+	for next := 0; ; {
+		buf = buf[:0]
+		m.mu.Lock()
+		s, found := m.sessions[sid]
+		if !found {
+			m.mu.Unlock()
+			if next == 0 {
+				return errs.NotFound("session %s not found", sid)
+			}
+			return nil // deleted while listing: what was sent stands
+		}
+		for ; next < len(s.tasks) && len(buf) < listChunk; next++ {
+			buf = append(buf, s.tasks[next].pb)
+		}
+		more := next < len(s.tasks)
+		m.mu.Unlock()
+		for _, t := range buf {
+			if err := stream.Send(t); err != nil {
+				return err
+			}
+		}
+		if !more {
+			return nil
+		}
+	}
+}
+
+// WatchTask streams each state change of a task until a terminal one
+// (spec §4.8): the current state is sent when it differs from the last one
+// sent, and the stream ends after a terminal state. An unknown task is
+// NOT_FOUND (spec §18.5).
+func (m *Manager) WatchTask(req *flamev1.WatchTaskRequest, stream grpc.ServerStreamingServer[flamev1.Task]) error {
+	ctx := stream.Context()
+	m.mu.Lock()
+	_, t, err := m.lookupTask(req.GetSessionId(), req.GetTaskId())
+	if err != nil {
+		m.mu.Unlock()
+		return err
+	}
+	last := flamev1.TaskState(-1)
+	if t.state() == flamev1.TaskState_Pending {
+		last = flamev1.TaskState_Pending // the initial Pending is not sent
+	}
+	for {
+		pb, changed := t.pb, t.changed
+		m.mu.Unlock()
+		st := pb.GetStatus().GetState()
+		if st != last {
+			if err := stream.Send(pb); err != nil {
+				return err
+			}
+			if isTerminal(st) {
+				return nil
+			}
+			last = st
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-m.ctx.Done():
+			return errs.Unavailable("the session manager is shutting down")
+		}
+		m.mu.Lock()
+	}
+}

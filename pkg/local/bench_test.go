@@ -1,0 +1,201 @@
+package local_test
+
+import (
+	"context"
+	"net"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/flmctl/flmctl/pkg/client"
+	"github.com/flmctl/flmctl/pkg/local"
+	flamev1 "github.com/flmctl/flmctl/proto/flame/v1"
+)
+
+// The benchmarks below measure the embedded cluster with real instance
+// processes (this test binary as a no-op Go service) next to a raw gRPC
+// unary round trip on loopback measured in the same run:
+//
+//	go test -run '^$' -bench . -benchtime 3s ./pkg/local/
+
+type emptyFrontend struct {
+	flamev1.UnimplementedFrontendServer
+}
+
+func (emptyFrontend) ListApplication(context.Context, *flamev1.ListApplicationRequest) (*flamev1.ApplicationList, error) {
+	return &flamev1.ApplicationList{}, nil
+}
+
+// BenchmarkRawUnary is the baseline: one gRPC unary call over loopback TCP
+// to a server that does nothing.
+func BenchmarkRawUnary(b *testing.B) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := grpc.NewServer()
+	flamev1.RegisterFrontendServer(s, emptyFrontend{})
+	go s.Serve(l)
+	defer s.Stop()
+	cc, err := grpc.NewClient(l.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cc.Close()
+	fc := flamev1.NewFrontendClient(cc)
+	ctx := context.Background()
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for b.Loop() {
+		t0 := time.Now()
+		if _, err := fc.ListApplication(ctx, &flamev1.ListApplicationRequest{}); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	reportP50(b, lat)
+}
+
+func reportP50(b *testing.B, lat []time.Duration) {
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+}
+
+func benchCluster(b *testing.B, storage string) (*client.Connection, *client.Session) {
+	b.Helper()
+	ctx := context.Background()
+	opts := local.Options{Storage: storage, BackendAddr: "off"}
+	if storage == local.StorageSQLite {
+		opts.DataDir = b.TempDir()
+	}
+	c, err := local.Start(ctx, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(c.Stop)
+	conn, err := client.Connect(ctx, c.Endpoints().Frontend, client.WithMaxWatchStreams(512))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { conn.Close() })
+	registerBenchApp(b, conn)
+	ssn, err := conn.CreateSession(ctx, client.SessionAttributes{Application: "noop", ResReq: &client.ResourceRequirement{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Warm up: the instances are started.
+	for range 50 {
+		if _, err := ssn.Invoke(ctx, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return conn, ssn
+}
+
+func registerBenchApp(b *testing.B, conn *client.Connection) {
+	exe, _ := os.Executable()
+	err := conn.RegisterApplication(context.Background(), "noop", client.ApplicationAttributes{
+		Command: exe, Arguments: []string{"-test.run=^$"}, Environments: map[string]string{serviceEnv: "echo"},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkThroughput runs no-op tasks with many in flight and reports
+// tasks/s, with the in-memory and the durable store.
+func BenchmarkThroughput(b *testing.B) {
+	for _, storage := range []string{local.StorageNone, local.StorageSQLite} {
+		b.Run(storage, func(b *testing.B) {
+			_, ssn := benchCluster(b, storage)
+			ctx := context.Background()
+			const inFlight = 256
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			t0 := time.Now()
+			for range inFlight {
+				wg.Go(func() {
+					for next.Add(1) <= int64(b.N) {
+						if _, err := ssn.Invoke(ctx, nil); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.ReportMetric(float64(b.N)/time.Since(t0).Seconds(), "tasks/s")
+		})
+	}
+}
+
+// BenchmarkInvokeLatency runs one task at a time and reports the p50.
+func BenchmarkInvokeLatency(b *testing.B) {
+	_, ssn := benchCluster(b, local.StorageNone)
+	ctx := context.Background()
+	lat := make([]time.Duration, 0, b.N)
+	for b.Loop() {
+		t0 := time.Now()
+		if _, err := ssn.Invoke(ctx, nil); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	reportP50(b, lat)
+}
+
+// BenchmarkSessionCreate reports the p50 of creating (and closing) a session.
+func BenchmarkSessionCreate(b *testing.B) {
+	conn, _ := benchCluster(b, local.StorageNone)
+	ctx := context.Background()
+	lat := make([]time.Duration, 0, b.N)
+	for b.Loop() {
+		t0 := time.Now()
+		ssn, err := conn.CreateSession(ctx, client.SessionAttributes{Application: "noop"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+		b.StopTimer()
+		if err := ssn.Close(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	reportP50(b, lat)
+}
+
+// BenchmarkFirstResult reports the p50 from session create to the first
+// result: an instance process is started, entered and invoked.
+func BenchmarkFirstResult(b *testing.B) {
+	conn, _ := benchCluster(b, local.StorageNone)
+	ctx := context.Background()
+	lat := make([]time.Duration, 0, b.N)
+	for b.Loop() {
+		t0 := time.Now()
+		ssn, err := conn.CreateSession(ctx, client.SessionAttributes{Application: "noop", ResReq: &client.ResourceRequirement{}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := ssn.Invoke(ctx, nil); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+		b.StopTimer()
+		if err := ssn.Close(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	reportP50(b, lat)
+}

@@ -1,0 +1,108 @@
+package local_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/flmctl/flmctl/internal/builtin"
+	"github.com/flmctl/flmctl/pkg/service"
+)
+
+// serviceEnv names the test service this binary runs as when it is started
+// as an instance process by the cluster under test.
+const serviceEnv = "FLMCTL_LOCAL_TEST_SERVICE"
+
+// builtinEnv makes this binary serve the built-in service named by its last
+// argument, as "flmctl serve --builtin" does.
+const builtinEnv = "FLMCTL_LOCAL_TEST_BUILTIN"
+
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(serviceEnv); mode != "" {
+		os.Exit(runTestService(mode))
+	}
+	if os.Getenv(builtinEnv) != "" {
+		// Started as "<this binary> -test.run=^$ <service>" by a default
+		// application, like "flmctl serve --builtin <service>".
+		svc := builtin.Services()[os.Args[len(os.Args)-1]]
+		if err := service.Run(svc); err != nil {
+			fmt.Fprintln(os.Stderr, "builtin service:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	if dir := os.Getenv(clusterEnv); dir != "" {
+		os.Exit(runClusterProcess(dir))
+	}
+	code := m.Run()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goroutines left after the tests:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// testService is the small Go service the integration tests run: it echoes
+// its input, with a few inputs that make it misbehave on purpose.
+type testService struct {
+	failEnter bool
+	enters    atomic.Int64
+	tasks     atomic.Int64
+	session   string
+}
+
+func (s *testService) OnSessionEnter(_ context.Context, sc *service.SessionContext) error {
+	s.enters.Add(1)
+	s.tasks.Store(0)
+	s.session = sc.SessionID
+	if s.failEnter {
+		return errors.New("intentional session enter failure")
+	}
+	return nil
+}
+
+func (s *testService) OnTaskInvoke(_ context.Context, tc *service.TaskContext) ([]byte, error) {
+	n := s.tasks.Add(1)
+	in := string(tc.Input)
+	switch {
+	case in == "crash":
+		fmt.Fprintln(os.Stderr, "about to crash on purpose")
+		os.Exit(3)
+	case strings.HasPrefix(in, "fail:"):
+		return nil, errors.New(strings.TrimPrefix(in, "fail:"))
+	case in == "whoami":
+		// pid, session enters in this process, tasks in this session
+		return fmt.Appendf(nil, "%d/%d/%d", os.Getpid(), s.enters.Load(), n), nil
+	case in == "nil":
+		return nil, nil
+	}
+	return tc.Input, nil
+}
+
+func (s *testService) OnSessionLeave(context.Context) error { return nil }
+
+func runTestService(mode string) int {
+	// An instance whose cluster was killed (the crash test) goes with it.
+	parent := os.Getppid()
+	go func() {
+		for range time.Tick(50 * time.Millisecond) {
+			if os.Getppid() != parent {
+				os.Exit(2)
+			}
+		}
+	}()
+	if err := service.Run(&testService{failEnter: mode == "fail-enter"}); err != nil {
+		fmt.Fprintln(os.Stderr, "test service:", err)
+		return 1
+	}
+	return 0
+}
