@@ -1,0 +1,131 @@
+// Package flmctl is the flmctl program as a function: Main builds the
+// Factory, runs the command tree and turns the outcome into an exit code.
+// cmd/flmctl only calls it, and tests register it as a command of testscript.
+package flmctl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flmctl/flmctl/internal/cli/cmdutil"
+	"github.com/flmctl/flmctl/internal/cli/iostreams"
+	"github.com/flmctl/flmctl/internal/cli/root"
+	"github.com/flmctl/flmctl/internal/cli/version"
+	"github.com/flmctl/flmctl/pkg/client"
+)
+
+// Exit codes of flmctl, documented in "flmctl --help".
+const (
+	ExitOK          = 0   // success, also for an empty result
+	ExitError       = 1   // any other failure
+	ExitUsage       = 2   // unknown command or flag, wrong arguments
+	ExitUnavailable = 3   // cannot reach Flame
+	ExitNotFound    = 4   // the cluster has no such resource
+	ExitInterrupted = 130 // Ctrl-C, or the user declined at a prompt
+)
+
+// Main runs flmctl with the process's arguments, streams and environment and
+// returns the exit code. Ctrl-C (SIGINT) and SIGTERM cancel the command's
+// context; a second one kills the process, in case a command hangs.
+func Main() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	context.AfterFunc(ctx, stop) // restore the default handlers after the first signal
+	f := cmdutil.New(iostreams.System(os.LookupEnv), os.LookupEnv, version.Info())
+	if len(os.Args) > 0 {
+		f.ExecutableName = strings.TrimSuffix(filepath.Base(os.Args[0]), ".exe")
+	}
+	return Run(ctx, f, os.Args[1:])
+}
+
+// Run executes the command line args with f and returns the exit code. It
+// prints the error, if any, once on f's stderr. ctx being cancelled means
+// the user interrupted the command.
+func Run(ctx context.Context, f *cmdutil.Factory, args []string) int {
+	cmd := root.NewCmdRoot(f)
+	cmd.SetArgs(args)
+	failed, err := cmd.ExecuteContextC(ctx)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("close connection: %w", cerr)
+	}
+	code := exitCode(ctx, err)
+	printError(f, failed, err, code)
+	return code
+}
+
+// exitCode is the one mapping from a command's error to the exit code.
+func exitCode(ctx context.Context, err error) int {
+	var noResults *cmdutil.NoResultsError
+	switch {
+	case err == nil, errors.As(err, &noResults):
+		return ExitOK
+	case errors.Is(err, cmdutil.ErrCancel), ctx.Err() != nil:
+		// Any failure after Ctrl-C is a consequence of it.
+		return ExitInterrupted
+	case isUsageError(err):
+		return ExitUsage
+	case errors.Is(err, client.ErrUnavailable):
+		return ExitUnavailable
+	case errors.Is(err, client.ErrNotFound):
+		return ExitNotFound
+	default:
+		return ExitError
+	}
+}
+
+// isUsageError reports a *cmdutil.FlagError, or one of the errors cobra
+// itself returns for a bad command line (its Args validators, required and
+// grouped flags), which have no type to match.
+func isUsageError(err error) bool {
+	var fe *cmdutil.FlagError
+	if errors.As(err, &fe) {
+		return true
+	}
+	var flame *client.FlameError
+	if errors.As(err, &flame) {
+		return false // the server's verdict, not the command line's
+	}
+	msg := err.Error()
+	for _, p := range [][2]string{
+		{"unknown command ", " for "},
+		{"unknown flag: ", ""},
+		{"unknown shorthand flag: ", ""},
+		{"required flag(s) ", " not set"},
+		{"if any flags in the group ", ""},
+		{"at least one of the flags in the group ", ""},
+		{"accepts ", " arg(s)"},
+		{"requires at least ", " arg(s)"},
+		{"invalid argument \"", "\" for \""},
+	} {
+		if strings.HasPrefix(msg, p[0]) && strings.Contains(msg, p[1]) {
+			return true
+		}
+	}
+	return false
+}
+
+func printError(f *cmdutil.Factory, cmd *cobra.Command, err error, code int) {
+	stderr := f.IOStreams.ErrOut
+	var noResults *cmdutil.NoResultsError
+	switch {
+	case err == nil, errors.Is(err, cmdutil.ErrSilent), code == ExitInterrupted:
+		return
+	case errors.As(err, &noResults):
+		if f.IOStreams.IsStdoutTTY() {
+			fmt.Fprintln(stderr, noResults.Error())
+		}
+		return
+	}
+	fmt.Fprintln(stderr, err.Error())
+	if code == ExitUsage && cmd != nil {
+		fmt.Fprintf(stderr, "Run \"%s --help\" for usage.\n", cmd.CommandPath())
+	}
+}
