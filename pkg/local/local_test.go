@@ -11,8 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/flmctl/flmctl/internal/server/executor"
 	"github.com/flmctl/flmctl/pkg/client"
 	"github.com/flmctl/flmctl/pkg/local"
+	flamev1 "github.com/flmctl/flmctl/proto/flame/v1"
 )
 
 // startCluster starts an in-memory cluster and connects to it; both are
@@ -490,5 +495,57 @@ func TestDefaultApplications(t *testing.T) {
 		if err := s.Close(ctx); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestRemoteNode joins a second executor manager over the Backend gRPC
+// service, as "flmctl cluster start --join" does, and runs a task on it: the
+// embedded node has no capacity, so only the remote one can host it.
+func TestRemoteNode(t *testing.T) {
+	c, conn := startCluster(t, local.Options{Node: &flamev1.ResourceRequirement{}})
+	ctx := t.Context()
+	target := strings.TrimPrefix(c.Endpoints().Backend, "http://")
+	cc, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	node, err := executor.New(executor.Options{
+		Backend:         executor.NewGRPCBackend(flamev1.NewBackendClient(cc)),
+		NodeName:        "remote-node",
+		WorkDir:         t.TempDir(),
+		ClusterEndpoint: c.Endpoints().Frontend,
+		Resources:       &flamev1.ResourceRequirement{Cpu: 4, Memory: 8 << 30},
+		StopGrace:       2 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(node.Stop)
+
+	registerTestApp(t, conn, "echo", "echo")
+	ssn, err := conn.CreateSession(ctx, client.SessionAttributes{Application: "echo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := ssn.Invoke(ctx, []byte("over the wire")); err != nil || string(out) != "over the wire" {
+		t.Fatalf("invoke = %q, %v", out, err)
+	}
+	execs, err := conn.ListExecutors(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(execs) != 1 || execs[0].Node != "remote-node" || execs[0].SessionID != ssn.ID() {
+		t.Fatalf("executors: %+v", execs)
+	}
+	nodes, err := conn.ListNodes(ctx)
+	if err != nil || len(nodes) != 2 {
+		t.Fatalf("nodes: %d, %v", len(nodes), err)
+	}
+	if err := ssn.Close(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -41,6 +41,7 @@ type StartOptions struct {
 	Storage       string
 	LogLevel      string
 	Detach        bool
+	Join          string
 	Format        string
 
 	// exitOnSecondSignal makes a second Ctrl-C end the process at once
@@ -66,10 +67,15 @@ other machines) on the next port unless --backend-listen says otherwise. With
 survive a restart; tasks that were running are queued again.
 
 When flame.yaml has no context named "local", one pointing at this cluster is
-added (and made current if there is none).`,
+added (and made current if there is none).
+
+With --join, only an executor manager runs here, as one more node of the
+cluster whose backend endpoint is given; it works with upstream's session
+manager too.`,
 		Example: `  flmctl cluster start
   flmctl cluster start --detach --listen 127.0.0.1:9080 --data-dir /tmp/flame
-  flmctl cluster start --storage none --log-level info`,
+  flmctl cluster start --storage none --log-level info
+  flmctl cluster start --join http://10.0.0.5:8081`,
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
@@ -83,6 +89,12 @@ added (and made current if there is none).`,
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
+			}
+			if opts.Join != "" {
+				if opts.Detach || opts.Storage != local.StorageSQLite || cmd.Flags().Changed("listen") || cmd.Flags().Changed("backend-listen") {
+					return cmdutil.FlagErrorf("--join runs only a node agent: it takes --data-dir and --log-level, not --listen, --backend-listen, --storage or --detach")
+				}
+				return joinRun(cmd.Context(), opts)
 			}
 			if opts.Detach {
 				return detachRun(cmd.Context(), opts)
@@ -98,6 +110,7 @@ added (and made current if there is none).`,
 	cmdutil.StringEnumFlag(cmd, &opts.Storage, "storage", "", local.StorageSQLite, []string{local.StorageSQLite, local.StorageNone}, "where state is kept")
 	cmdutil.StringEnumFlag(cmd, &opts.LogLevel, "log-level", "", "warn", []string{"debug", "info", "warn", "error"}, "server log `level` on stderr")
 	fl.BoolVarP(&opts.Detach, "detach", "d", false, "run in the background; stop it with \"flmctl cluster stop\"")
+	fl.StringVar(&opts.Join, "join", "", "run only a node agent for the cluster whose backend is at `URL` (e.g. http://10.0.0.5:8081)")
 	return cmd
 }
 

@@ -18,6 +18,7 @@ type Error struct {
 	Msg  string
 }
 
+// Error returns the message sent to the client.
 func (e *Error) Error() string { return e.Msg }
 
 // GRPCStatus lets status.FromError and grpc-go turn e into a status.

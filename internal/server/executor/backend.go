@@ -188,6 +188,8 @@ type InstanceExitError struct {
 	Stderr string
 }
 
+// Error describes the exit: status, what the executor was doing, and the
+// tail of the instance's stderr.
 func (e *InstanceExitError) Error() string {
 	var b strings.Builder
 	if e.Reason != "" {
