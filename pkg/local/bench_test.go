@@ -2,8 +2,11 @@ package local_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -101,14 +104,50 @@ func benchCluster(b *testing.B, storage string) (*client.Connection, *client.Ses
 	return conn, ssn
 }
 
+// noopService builds testdata/noopsvc, the smallest Go service, once per
+// benchmark binary: instances are then as light as a user's Go service, not
+// this whole test binary.
+var noopService = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "noopsvc")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "noopsvc")
+	out, err := exec.Command("go", "build", "-o", bin, "./testdata/noopsvc").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build ./testdata/noopsvc: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
 func registerBenchApp(b *testing.B, conn *client.Connection) {
-	exe, _ := os.Executable()
-	err := conn.RegisterApplication(context.Background(), "noop", client.ApplicationAttributes{
-		Command: exe, Arguments: []string{"-test.run=^$"}, Environments: map[string]string{serviceEnv: "echo"},
-	})
+	bin, err := noopService()
 	if err != nil {
 		b.Fatal(err)
 	}
+	if err := conn.RegisterApplication(context.Background(), "noop", client.ApplicationAttributes{Command: bin}); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkProcessStart is the floor under BenchmarkFirstResult on this
+// machine: starting a program and waiting for it to exit.
+func BenchmarkProcessStart(b *testing.B) {
+	bin, err := noopService()
+	if err != nil {
+		b.Fatal(err)
+	}
+	lat := make([]time.Duration, 0, b.N)
+	for b.Loop() {
+		t0 := time.Now()
+		// Without FLAME_INSTANCE_ENDPOINT the service exits at once, after
+		// the Go runtime and its packages have started.
+		cmd := exec.Command(bin)
+		cmd.Env = []string{}
+		_ = cmd.Run()
+		lat = append(lat, time.Since(t0))
+	}
+	reportP50(b, lat)
 }
 
 // BenchmarkThroughput runs no-op tasks with many in flight and reports
