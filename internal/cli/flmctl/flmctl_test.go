@@ -18,6 +18,7 @@ import (
 	"github.com/flmctl/flmctl/internal/cli/cmdutil"
 	"github.com/flmctl/flmctl/internal/cli/iostreams"
 	"github.com/flmctl/flmctl/pkg/client"
+	"github.com/flmctl/flmctl/pkg/local"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden sections of testdata/script/*.txtar")
@@ -59,7 +60,8 @@ func TestScript(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exitcode": cmdExitcode,
+			"exitcode":     cmdExitcode,
+			"flame-server": cmdFlameServer,
 		},
 	})
 }
@@ -85,6 +87,35 @@ func cmdExitcode(ts *testscript.TestScript, neg bool, args []string) {
 	if got != want {
 		ts.Fatalf("%s exited with %d, want %d", args[1], got, want)
 	}
+}
+
+// cmdFlameServer runs "flame-server": it starts an embedded Flame cluster in
+// this process (free ports, in memory), writes $WORK/.flame/flame.yaml with a
+// current context "local" pointing at it, and stops the cluster when the
+// script ends. The built-in applications are served by the flmctl program
+// that testscript installs, and $FLMCTL holds its absolute path, for
+// applications registered by the script.
+func cmdFlameServer(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: flame-server")
+	}
+	flmctlPath, err := exec.LookPath("flmctl")
+	if err != nil {
+		ts.Fatalf("flame-server: find the flmctl program: %v", err)
+	}
+	c, err := local.Start(context.Background(), local.Options{
+		BuiltinCommand: []string{flmctlPath, "serve", "--builtin"},
+		Env:            append(os.Environ(), "GORACE="+ts.Getenv("GORACE")),
+	})
+	if err != nil {
+		ts.Fatalf("flame-server: %v", err)
+	}
+	ts.Defer(c.Stop)
+	config := fmt.Sprintf("current-context: local\ncontexts:\n  - name: local\n    cluster:\n      endpoint: %s\n", c.Endpoints().Frontend)
+	dir := ts.MkAbs(".flame")
+	ts.Check(os.MkdirAll(dir, 0o700))
+	ts.Check(os.WriteFile(filepath.Join(dir, "flame.yaml"), []byte(config), 0o600))
+	ts.Setenv("FLMCTL", flmctlPath)
 }
 
 func TestExitCode(t *testing.T) {

@@ -8,11 +8,16 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
 
+	"github.com/flmctl/flmctl/internal/cli/app"
 	"github.com/flmctl/flmctl/internal/cli/cluster"
 	"github.com/flmctl/flmctl/internal/cli/cmdutil"
 	"github.com/flmctl/flmctl/internal/cli/completion"
 	contextcmd "github.com/flmctl/flmctl/internal/cli/context"
+	"github.com/flmctl/flmctl/internal/cli/executor"
+	"github.com/flmctl/flmctl/internal/cli/node"
 	"github.com/flmctl/flmctl/internal/cli/serve"
+	"github.com/flmctl/flmctl/internal/cli/session"
+	"github.com/flmctl/flmctl/internal/cli/task"
 	"github.com/flmctl/flmctl/internal/cli/version"
 )
 
@@ -98,8 +103,23 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 	clusterCmd.GroupID = "cluster"
 	serveCmd := serve.NewCmdServe(f, nil)
 	serveCmd.GroupID = "workload"
+	appCmd := app.NewCmdApp(f)
+	appCmd.GroupID = "workload"
+	sessionCmd := session.NewCmdSession(f)
+	sessionCmd.GroupID = "workload"
+	taskCmd := task.NewCmdTask(f)
+	taskCmd.GroupID = "workload"
+	nodeCmd := node.NewCmdNode(f)
+	nodeCmd.GroupID = "cluster"
+	executorCmd := executor.NewCmdExecutor(f)
+	executorCmd.GroupID = "cluster"
 	cmd.AddCommand(
+		appCmd,
+		sessionCmd,
+		taskCmd,
 		clusterCmd,
+		nodeCmd,
+		executorCmd,
 		serveCmd,
 		ctxCmd,
 		version.NewCmdVersion(f, nil),

@@ -100,7 +100,7 @@ FLAME_INSTANCE_ENDPOINT, to try a service by hand with any gRPC client.`,
   flmctl serve -- ./score.sh
 
   # one process per session, one task per line, at most 10 s per task:
-  flmctl serve --stream --timeout 10s -- python3 -u worker.py
+  flmctl serve --stream --timeout 10s -- ./worker.sh
 
   # by hand, outside a cluster:
   flmctl serve --listen unix:///tmp/echo.sock --builtin echo`,

@@ -1,0 +1,66 @@
+package node
+
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flmctl/flmctl/internal/cli/cmdutil"
+	"github.com/flmctl/flmctl/internal/cli/iostreams"
+	"github.com/flmctl/flmctl/internal/cli/printers"
+	"github.com/flmctl/flmctl/pkg/client"
+)
+
+// GetOptions are the inputs of "flmctl node get".
+type GetOptions struct {
+	IO     *iostreams.IOStreams
+	Client func(context.Context) (*client.Connection, error)
+
+	Name   string
+	Format string
+}
+
+// NewCmdGet returns "flmctl node get". runF, when not nil, replaces the run
+// function.
+func NewCmdGet(f *cmdutil.Factory, runF func(context.Context, *GetOptions) error) *cobra.Command {
+	opts := &GetOptions{IO: f.IOStreams, Client: f.Client}
+	cmd := &cobra.Command{
+		Use:   "get <name>",
+		Short: "Show a node",
+		Example: `  flmctl node get my-host
+  flmctl node get my-host --output json`,
+		Args:              cmdutil.ExactArgs(1, "node get needs the name of a node (see \"flmctl node list\")"),
+		ValidArgsFunction: completeNames(f),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Name = args[0]
+			var err error
+			if opts.Format, err = cmdutil.OutputFormat(cmd); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return getRun(cmd.Context(), opts)
+		},
+	}
+	cmdutil.EnableOutput(cmd, printers.FormatTable, printers.AllowedFormats()...)
+	return cmd
+}
+
+func getRun(ctx context.Context, opts *GetOptions) error {
+	p, err := printers.New(opts.Format, printers.Options{TTY: opts.IO.IsStdoutTTY()})
+	if err != nil {
+		return err
+	}
+	conn, err := opts.Client(ctx)
+	if err != nil {
+		return err
+	}
+	n, err := conn.GetNode(ctx, opts.Name)
+	if err != nil {
+		return err
+	}
+	l := newList()
+	l.Items = []printers.Item{item(n)}
+	return p.PrintOne(opts.IO.Out, l)
+}
