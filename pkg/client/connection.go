@@ -97,6 +97,11 @@ func Connect(ctx context.Context, endpoint string, opts ...ConnectOption) (*Conn
 		// default (EnforcementPolicy.MinTime); pinging more often gets the
 		// connection closed with too_many_pings, killing long task watches.
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 5 * time.Minute, Timeout: 20 * time.Second}),
+		// Fixed flow-control windows turn off grpc-go's bandwidth probing,
+		// which costs up to one ping per call that receives data (every task
+		// watch and every CreateTask answer).
+		grpc.WithInitialWindowSize(4 << 20),
+		grpc.WithInitialConnWindowSize(16 << 20),
 		// Retry quickly so that a server that is still starting is found within
 		// the connect timeout (gRPC's default first retry comes after 1 s, then 1.6 s, ...).
 		grpc.WithConnectParams(grpc.ConnectParams{

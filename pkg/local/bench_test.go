@@ -8,8 +8,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -161,6 +164,7 @@ func BenchmarkThroughput(b *testing.B) {
 			var next atomic.Int64
 			var wg sync.WaitGroup
 			b.ResetTimer()
+			cpu0 := benchCPU()
 			t0 := time.Now()
 			for range inFlight {
 				wg.Go(func() {
@@ -174,6 +178,9 @@ func BenchmarkThroughput(b *testing.B) {
 			}
 			wg.Wait()
 			b.ReportMetric(float64(b.N)/time.Since(t0).Seconds(), "tasks/s")
+			cpu1 := benchCPU()
+			b.ReportMetric(float64((cpu1.self-cpu0.self).Microseconds())/float64(b.N), "cpu-µs/task")
+			b.ReportMetric(float64((cpu1.instances-cpu0.instances).Microseconds())/float64(b.N), "inst-cpu-µs/task")
 		})
 	}
 }
@@ -237,4 +244,42 @@ func BenchmarkFirstResult(b *testing.B) {
 		b.StartTimer()
 	}
 	reportP50(b, lat)
+}
+
+// cpuTimes is the CPU time (user + system) used so far by this process and
+// by its live noopsvc children (the instances). CPU per task is steadier
+// than tasks/s on a shared machine: it does not count other programs' time.
+type cpuTimes struct{ self, instances time.Duration }
+
+func benchCPU() cpuTimes {
+	var ru syscall.Rusage
+	var c cpuTimes
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
+		c.self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	ents, _ := os.ReadDir("/proc")
+	me := os.Getpid()
+	for _, e := range ents {
+		data, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ... utime(14) stime(15), in clock ticks.
+		s := string(data)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 || !strings.Contains(s[:i], "(noopsvc") {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) < 13 {
+			continue
+		}
+		if ppid, _ := strconv.Atoi(f[1]); ppid != me {
+			continue
+		}
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		c.instances += time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ = 100
+	}
+	return c
 }

@@ -130,8 +130,14 @@ func RunContext(ctx context.Context, svc Service, opts ...Option) error {
 }
 
 func serve(ctx context.Context, lis net.Listener, svc Service, cfg runConfig) error {
-	// Upstream places no limit on task inputs, outputs or common data.
-	srv := grpc.NewServer(grpc.MaxRecvMsgSize(math.MaxInt32), grpc.MaxSendMsgSize(math.MaxInt32))
+	// Upstream places no limit on task inputs, outputs or common data. The
+	// fixed 4 MiB flow-control windows (as on the executor's side) turn off
+	// grpc-go's bandwidth probing pings: on the local socket they only cost
+	// a frame each way per call.
+	srv := grpc.NewServer(
+		grpc.MaxRecvMsgSize(math.MaxInt32), grpc.MaxSendMsgSize(math.MaxInt32),
+		grpc.InitialWindowSize(4<<20), grpc.InitialConnWindowSize(4<<20),
+	)
 	flamev1.RegisterInstanceServer(srv, newInstanceServer(svc, cfg.logger))
 
 	serveErr := make(chan error, 1)
