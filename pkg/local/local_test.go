@@ -267,6 +267,10 @@ func TestTasks(t *testing.T) {
 	if task.State != client.TaskFailed || !hasEvent(task.Events, 3, "Test error in task") {
 		t.Fatalf("failed task: state %v events %+v", task.State, task.Events)
 	}
+	// A panicking handler fails its task; the instance keeps serving.
+	if _, err := ssn.Invoke(ctx, []byte("panic")); err == nil || !strings.Contains(err.Error(), "panic: boom on purpose") {
+		t.Fatalf("panicking task: %v", err)
+	}
 	if out, err := ssn.Invoke(ctx, []byte("after")); err != nil || string(out) != "after" {
 		t.Fatalf("task after a failure: %q %v", out, err)
 	}
@@ -308,13 +312,13 @@ func TestTasks(t *testing.T) {
 		}
 		ids = append(ids, task.ID)
 	}
-	if got := strings.Join(ids, ","); got != "1,2,3,4,5,6,7" {
+	if got := strings.Join(ids, ","); got != "1,2,3,4,5,6,7,8" {
 		t.Fatalf("listed tasks %s", got)
 	}
 	if err := ssn.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if c := ssn.Counts(); c.Succeed != 6 || c.Failed != 1 || c.Pending+c.Running != 0 {
+	if c := ssn.Counts(); c.Succeed != 6 || c.Failed != 2 || c.Pending+c.Running != 0 {
 		t.Fatalf("counts %+v", c)
 	}
 

@@ -77,6 +77,8 @@ func (s *testService) OnTaskInvoke(_ context.Context, tc *service.TaskContext) (
 	case in == "crash":
 		fmt.Fprintln(os.Stderr, "about to crash on purpose")
 		os.Exit(3)
+	case in == "panic":
+		panic("boom on purpose")
 	case strings.HasPrefix(in, "fail:"):
 		return nil, errors.New(strings.TrimPrefix(in, "fail:"))
 	case in == "whoami":
