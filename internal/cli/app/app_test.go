@@ -40,7 +40,7 @@ func TestNewCmdRegister(t *testing.T) {
 		t.Run(tt.line, func(t *testing.T) {
 			e := newTestEnv(t, false)
 			var got *RegisterOptions
-			err := execute(t, e.f, NewCmdRegister(e.f, func(_ context.Context, o *RegisterOptions) error { got = o; return nil }), tt.line)
+			err := execute(t, e.F, NewCmdRegister(e.F, func(_ context.Context, o *RegisterOptions) error { got = o; return nil }), tt.line)
 			if !checkErr(t, err, tt.wantErr) {
 				return
 			}
@@ -56,26 +56,26 @@ func TestNewCmdRegister(t *testing.T) {
 
 func TestNewCmdOthers(t *testing.T) {
 	e := newTestEnv(t, false)
-	checkErr(t, execute(t, e.f, NewCmdUpdate(e.f, nil), ""), `flmctl update needs --file FILE`)
+	checkErr(t, execute(t, e.F, NewCmdUpdate(e.F, nil), ""), `flmctl update needs --file FILE`)
 	var upd *UpdateOptions
-	if err := execute(t, e.f, NewCmdApply(e.f, func(_ context.Context, o *UpdateOptions) error { upd = o; return nil }), "-f -"); err != nil || upd.File != "-" || !upd.Apply {
+	if err := execute(t, e.F, NewCmdApply(e.F, func(_ context.Context, o *UpdateOptions) error { upd = o; return nil }), "-f -"); err != nil || upd.File != "-" || !upd.Apply {
 		t.Errorf("apply: %v %+v", err, upd)
 	}
-	checkErr(t, execute(t, e.f, NewCmdDelete(e.f, nil), "echo"), `--yes is required to delete application "echo" when not running interactively`)
+	checkErr(t, execute(t, e.F, NewCmdDelete(e.F, nil), "echo"), `--yes is required to delete application "echo" when not running interactively`)
 	var del *DeleteOptions
-	if err := execute(t, e.f, NewCmdDelete(e.f, func(_ context.Context, o *DeleteOptions) error { del = o; return nil }), "echo --yes"); err != nil || del.Name != "echo" {
+	if err := execute(t, e.F, NewCmdDelete(e.F, func(_ context.Context, o *DeleteOptions) error { del = o; return nil }), "echo --yes"); err != nil || del.Name != "echo" {
 		t.Errorf("delete: %v %+v", err, del)
 	}
 	tty := newTestEnv(t, true)
-	if err := execute(t, tty.f, NewCmdDelete(tty.f, func(_ context.Context, o *DeleteOptions) error { del = o; return nil }), "echo"); err != nil || del.Yes {
+	if err := execute(t, tty.F, NewCmdDelete(tty.F, func(_ context.Context, o *DeleteOptions) error { del = o; return nil }), "echo"); err != nil || del.Yes {
 		t.Errorf("delete on a terminal needs no --yes: %v", err)
 	}
 	var get *GetOptions
-	if err := execute(t, e.f, NewCmdGet(e.f, func(_ context.Context, o *GetOptions) error { get = o; return nil }), "echo -o yaml"); err != nil || get.Format != "yaml" {
+	if err := execute(t, e.F, NewCmdGet(e.F, func(_ context.Context, o *GetOptions) error { get = o; return nil }), "echo -o yaml"); err != nil || get.Format != "yaml" {
 		t.Errorf("get: %v %+v", err, get)
 	}
 	var list *ListOptions
-	if err := execute(t, e.f, NewCmdList(e.f, func(_ context.Context, o *ListOptions) error { list = o; return nil }), "--no-headers"); err != nil || !list.NoHeaders || list.Format != "table" {
+	if err := execute(t, e.F, NewCmdList(e.F, func(_ context.Context, o *ListOptions) error { list = o; return nil }), "--no-headers"); err != nil || !list.NoHeaders || list.Format != "table" {
 		t.Errorf("list: %v %+v", err, list)
 	}
 }
@@ -131,36 +131,36 @@ func TestGetYAMLRoundTrip(t *testing.T) {
 	}
 	t.Cleanup(c.Stop)
 	e := newTestEnv(t, false)
-	e.f.Globals.Endpoint = c.Endpoints().Frontend
-	t.Cleanup(func() { _ = e.f.Close() })
+	e.F.Globals.Endpoint = c.Endpoints().Frontend
+	t.Cleanup(func() { _ = e.F.Close() })
 	ctx := context.Background()
-	reg := &RegisterOptions{IO: e.f.IOStreams, Client: e.f.Client, Name: "rt", Spec: Spec{
+	reg := &RegisterOptions{IO: e.F.IOStreams, Client: e.F.Client, Name: "rt", Spec: Spec{
 		Command: "/bin/x", Arguments: []string{"-v"}, Environments: map[string]string{"A": "1"},
 		MaxInstances: new(uint32(2)), DelayRelease: new(Seconds(7)), Labels: []string{"l1"}, Description: "round trip",
 	}}
 	if err := registerRun(ctx, reg); err != nil {
 		t.Fatal(err)
 	}
-	if err := getRun(ctx, &GetOptions{IO: e.f.IOStreams, Client: e.f.Client, Name: "rt", Format: printers.FormatYAML}); err != nil {
+	if err := getRun(ctx, &GetOptions{IO: e.F.IOStreams, Client: e.F.Client, Name: "rt", Format: printers.FormatYAML}); err != nil {
 		t.Fatal(err)
 	}
-	ms, err := parseManifests("stdout", e.out.Bytes())
+	ms, err := parseManifests("stdout", e.Out.Bytes())
 	if err != nil {
-		t.Fatalf("get -o yaml does not parse back: %v\n%s", err, e.out.String())
+		t.Fatalf("get -o yaml does not parse back: %v\n%s", err, e.Out.String())
 	}
 	want := reg.Spec
 	want.Shim = "Host"
 	if diff := cmp.Diff(want, ms[0].Spec); diff != "" || ms[0].Metadata.Name != "rt" {
 		t.Errorf("round trip (-want +got):\n%s", diff)
 	}
-	conn, err := e.f.Client(ctx)
+	conn, err := e.F.Client(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := conn.CreateSession(ctx, client.SessionAttributes{Application: "rt", ID: "open"}); err != nil {
 		t.Fatal(err)
 	}
-	err = deleteRun(ctx, &DeleteOptions{IO: e.f.IOStreams, Client: e.f.Client, Name: "rt", Yes: true})
+	err = deleteRun(ctx, &DeleteOptions{IO: e.F.IOStreams, Client: e.F.Client, Name: "rt", Yes: true})
 	if err == nil || !strings.Contains(err.Error(), "open sessions") {
 		t.Errorf("delete with an open session: %v", err)
 	}
@@ -173,14 +173,14 @@ func TestDeleteRun_Declined(t *testing.T) {
 	}
 	t.Cleanup(c.Stop)
 	e := newTestEnv(t, true)
-	e.f.Globals.Endpoint = c.Endpoints().Frontend
-	t.Cleanup(func() { _ = e.f.Close() })
-	e.in.WriteString("n\n")
-	err = deleteRun(context.Background(), &DeleteOptions{IO: e.f.IOStreams, Client: e.f.Client, Name: "flmping"})
+	e.F.Globals.Endpoint = c.Endpoints().Frontend
+	t.Cleanup(func() { _ = e.F.Close() })
+	e.In.WriteString("n\n")
+	err = deleteRun(context.Background(), &DeleteOptions{IO: e.F.IOStreams, Client: e.F.Client, Name: "flmping"})
 	if err != cmdutil.ErrCancel {
 		t.Fatalf("got %v, want ErrCancel", err)
 	}
-	if !strings.Contains(e.errOut.String(), `Unregister application "flmping"`) {
-		t.Errorf("no question on stderr: %q", e.errOut.String())
+	if !strings.Contains(e.ErrOut.String(), `Unregister application "flmping"`) {
+		t.Errorf("no question on stderr: %q", e.ErrOut.String())
 	}
 }

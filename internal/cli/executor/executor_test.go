@@ -13,10 +13,10 @@ import (
 func TestNewCmdList(t *testing.T) {
 	e := newTestEnv(t, false)
 	var list *ListOptions
-	if err := execute(t, e.f, NewCmdList(e.f, func(_ context.Context, o *ListOptions) error { list = o; return nil }), "-o yaml"); err != nil || list.Format != "yaml" {
+	if err := execute(t, e.F, NewCmdList(e.F, func(_ context.Context, o *ListOptions) error { list = o; return nil }), "-o yaml"); err != nil || list.Format != "yaml" {
 		t.Errorf("list: %v %+v", err, list)
 	}
-	checkErr(t, execute(t, e.f, NewCmdList(e.f, nil), "-o xml"), `unknown output format "xml"; allowed: table, wide, json, yaml, name`)
+	checkErr(t, execute(t, e.F, NewCmdList(e.F, nil), "-o xml"), `unknown output format "xml"; allowed: table, wide, json, yaml, name`)
 }
 
 func TestListRun_Empty(t *testing.T) {
@@ -26,15 +26,15 @@ func TestListRun_Empty(t *testing.T) {
 	}
 	t.Cleanup(c.Stop)
 	e := newTestEnv(t, false)
-	e.f.Globals.Endpoint = c.Endpoints().Frontend
-	t.Cleanup(func() { _ = e.f.Close() })
+	e.F.Globals.Endpoint = c.Endpoints().Frontend
+	t.Cleanup(func() { _ = e.F.Close() })
 	ctx := context.Background()
-	err = listRun(ctx, &ListOptions{IO: e.f.IOStreams, Client: e.f.Client, Format: "table"})
+	err = listRun(ctx, &ListOptions{IO: e.F.IOStreams, Client: e.F.Client, Format: "table"})
 	var nr *cmdutil.NoResultsError
 	if !errors.As(err, &nr) {
 		t.Fatalf("got %v, want *NoResultsError", err)
 	}
-	if err := listRun(ctx, &ListOptions{IO: e.f.IOStreams, Client: e.f.Client, Format: "json"}); err != nil || e.out.String() != "[]\n" {
-		t.Errorf("json: %v %q", err, e.out.String())
+	if err := listRun(ctx, &ListOptions{IO: e.F.IOStreams, Client: e.F.Client, Format: "json"}); err != nil || e.Out.String() != "[]\n" {
+		t.Errorf("json: %v %q", err, e.Out.String())
 	}
 }

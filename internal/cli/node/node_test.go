@@ -14,15 +14,15 @@ import (
 func TestNewCmdNode(t *testing.T) {
 	e := newTestEnv(t, false)
 	var list *ListOptions
-	if err := execute(t, e.f, NewCmdList(e.f, func(_ context.Context, o *ListOptions) error { list = o; return nil }), "-o wide --no-headers"); err != nil || list.Format != "wide" || !list.NoHeaders {
+	if err := execute(t, e.F, NewCmdList(e.F, func(_ context.Context, o *ListOptions) error { list = o; return nil }), "-o wide --no-headers"); err != nil || list.Format != "wide" || !list.NoHeaders {
 		t.Errorf("list: %v %+v", err, list)
 	}
-	checkErr(t, execute(t, e.f, NewCmdList(e.f, nil), "x"), `too many arguments for "flmctl list": x`)
+	checkErr(t, execute(t, e.F, NewCmdList(e.F, nil), "x"), `too many arguments for "flmctl list": x`)
 	var get *GetOptions
-	if err := execute(t, e.f, NewCmdGet(e.f, func(_ context.Context, o *GetOptions) error { get = o; return nil }), "n1 -o json"); err != nil || get.Name != "n1" || get.Format != "json" {
+	if err := execute(t, e.F, NewCmdGet(e.F, func(_ context.Context, o *GetOptions) error { get = o; return nil }), "n1 -o json"); err != nil || get.Name != "n1" || get.Format != "json" {
 		t.Errorf("get: %v %+v", err, get)
 	}
-	checkErr(t, execute(t, e.f, NewCmdGet(e.f, nil), ""), `node get needs the name of a node (see "flmctl node list")`)
+	checkErr(t, execute(t, e.F, NewCmdGet(e.F, nil), ""), `node get needs the name of a node (see "flmctl node list")`)
 }
 
 func TestNodeRun(t *testing.T) {
@@ -32,24 +32,24 @@ func TestNodeRun(t *testing.T) {
 	}
 	t.Cleanup(c.Stop)
 	e := newTestEnv(t, false)
-	e.f.Globals.Endpoint = c.Endpoints().Frontend
-	t.Cleanup(func() { _ = e.f.Close() })
+	e.F.Globals.Endpoint = c.Endpoints().Frontend
+	t.Cleanup(func() { _ = e.F.Close() })
 	ctx := context.Background()
-	if err := listRun(ctx, &ListOptions{IO: e.f.IOStreams, Client: e.f.Client, Format: "name"}); err != nil {
+	if err := listRun(ctx, &ListOptions{IO: e.F.IOStreams, Client: e.F.Client, Format: "name"}); err != nil {
 		t.Fatal(err)
 	}
-	name := strings.TrimPrefix(strings.TrimSpace(e.out.String()), "node/")
+	name := strings.TrimPrefix(strings.TrimSpace(e.Out.String()), "node/")
 	if name == "" || strings.Contains(name, "\n") {
-		t.Fatalf("list -o name printed %q, want one node", e.out.String())
+		t.Fatalf("list -o name printed %q, want one node", e.Out.String())
 	}
-	e.out.Reset()
-	if err := getRun(ctx, &GetOptions{IO: e.f.IOStreams, Client: e.f.Client, Name: name, Format: "table"}); err != nil {
+	e.Out.Reset()
+	if err := getRun(ctx, &GetOptions{IO: e.F.IOStreams, Client: e.F.Client, Name: name, Format: "table"}); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(e.out.String(), "NAME ") || !strings.Contains(e.out.String(), "Ready") {
-		t.Errorf("get printed %q", e.out.String())
+	if !strings.HasPrefix(e.Out.String(), "NAME ") || !strings.Contains(e.Out.String(), "Ready") {
+		t.Errorf("get printed %q", e.Out.String())
 	}
-	if err := getRun(ctx, &GetOptions{IO: e.f.IOStreams, Client: e.f.Client, Name: "nope", Format: "table"}); !errors.Is(err, client.ErrNotFound) {
+	if err := getRun(ctx, &GetOptions{IO: e.F.IOStreams, Client: e.F.Client, Name: "nope", Format: "table"}); !errors.Is(err, client.ErrNotFound) {
 		t.Errorf("get of a missing node: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"github.com/flmctl/flmctl/internal/cli/clitest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,7 +37,7 @@ func TestNewCmdCreate(t *testing.T) {
 		t.Run(tt.line, func(t *testing.T) {
 			e := newTestEnv(t, false)
 			var got *CreateOptions
-			err := execute(t, e.f, NewCmdCreate(e.f, func(_ context.Context, o *CreateOptions) error { got = o; return nil }), tt.line)
+			err := execute(t, e.F, NewCmdCreate(e.F, func(_ context.Context, o *CreateOptions) error { got = o; return nil }), tt.line)
 			if tt.wantErr != "" && strings.HasPrefix(tt.wantErr, "--resreq") {
 				// The SDK owns the exact wording; the flag and the bad part must be named.
 				if !isFlagError(err) || !strings.HasPrefix(err.Error(), `--resreq: invalid resource requirement "cpu=x"`) || !strings.Contains(err.Error(), `"x"`) {
@@ -70,7 +71,7 @@ func TestNewCmdOpen(t *testing.T) {
 		t.Run(tt.line, func(t *testing.T) {
 			e := newTestEnv(t, false)
 			var got *OpenOptions
-			err := execute(t, e.f, NewCmdOpen(e.f, func(_ context.Context, o *OpenOptions) error { got = o; return nil }), tt.line)
+			err := execute(t, e.F, NewCmdOpen(e.F, func(_ context.Context, o *OpenOptions) error { got = o; return nil }), tt.line)
 			if !checkErr(t, err, tt.wantErr) {
 				return
 			}
@@ -84,34 +85,34 @@ func TestNewCmdOpen(t *testing.T) {
 func TestNewCmdCloseDeleteGetList(t *testing.T) {
 	e := newTestEnv(t, false)
 	var closeOpts *CloseOptions
-	if err := execute(t, e.f, NewCmdClose(e.f, func(_ context.Context, o *CloseOptions) error { closeOpts = o; return nil }), "s1 --wait"); err != nil {
+	if err := execute(t, e.F, NewCmdClose(e.F, func(_ context.Context, o *CloseOptions) error { closeOpts = o; return nil }), "s1 --wait"); err != nil {
 		t.Fatal(err)
 	}
 	if closeOpts.ID != "s1" || !closeOpts.Wait {
 		t.Errorf("close options %+v", *closeOpts)
 	}
-	err := execute(t, e.f, NewCmdClose(e.f, func(context.Context, *CloseOptions) error { return nil }), "")
+	err := execute(t, e.F, NewCmdClose(e.F, func(context.Context, *CloseOptions) error { return nil }), "")
 	checkErr(t, err, `session close needs a session id (see "flmctl session list")`)
 
 	var delOpts *DeleteOptions
-	if err := execute(t, e.f, NewCmdDelete(e.f, func(_ context.Context, o *DeleteOptions) error { delOpts = o; return nil }), "s2"); err != nil || delOpts.ID != "s2" {
+	if err := execute(t, e.F, NewCmdDelete(e.F, func(_ context.Context, o *DeleteOptions) error { delOpts = o; return nil }), "s2"); err != nil || delOpts.ID != "s2" {
 		t.Errorf("delete: %v %+v", err, delOpts)
 	}
 
 	var getOpts *GetOptions
-	if err := execute(t, e.f, NewCmdGet(e.f, func(_ context.Context, o *GetOptions) error { getOpts = o; return nil }), "s3 -o yaml"); err != nil || getOpts.ID != "s3" || getOpts.Format != "yaml" {
+	if err := execute(t, e.F, NewCmdGet(e.F, func(_ context.Context, o *GetOptions) error { getOpts = o; return nil }), "s3 -o yaml"); err != nil || getOpts.ID != "s3" || getOpts.Format != "yaml" {
 		t.Errorf("get: %v %+v", err, getOpts)
 	}
 
 	var listOpts *ListOptions
-	if err := execute(t, e.f, NewCmdList(e.f, func(_ context.Context, o *ListOptions) error { listOpts = o; return nil }), "--app echo --state closed --no-headers -o wide"); err != nil {
+	if err := execute(t, e.F, NewCmdList(e.F, func(_ context.Context, o *ListOptions) error { listOpts = o; return nil }), "--app echo --state closed --no-headers -o wide"); err != nil {
 		t.Fatal(err)
 	}
 	if want := (ListOptions{Application: "echo", State: "closed", Format: "wide", NoHeaders: true}); listOpts.Application != want.Application ||
 		listOpts.State != want.State || listOpts.Format != want.Format || listOpts.NoHeaders != want.NoHeaders {
 		t.Errorf("list options %+v", *listOpts)
 	}
-	err = execute(t, e.f, NewCmdList(e.f, func(context.Context, *ListOptions) error { return nil }), "--state gone")
+	err = execute(t, e.F, NewCmdList(e.F, func(context.Context, *ListOptions) error { return nil }), "--state gone")
 	checkErr(t, err, `invalid argument "gone" for "--state" flag: valid values are {open|closed}`)
 }
 
@@ -134,7 +135,7 @@ func TestReadData(t *testing.T) {
 }
 
 // startCluster starts an embedded cluster and returns a Factory dialing it.
-func startCluster(t *testing.T, tty bool) *testEnv {
+func startCluster(t *testing.T, tty bool) *clitest.Env {
 	t.Helper()
 	c, err := local.Start(context.Background(), local.Options{
 		// Instances must never start this test binary; tasks here stay pending.
@@ -145,30 +146,30 @@ func startCluster(t *testing.T, tty bool) *testEnv {
 	}
 	t.Cleanup(c.Stop)
 	e := newTestEnv(t, tty)
-	e.f.Globals.Endpoint = c.Endpoints().Frontend
-	t.Cleanup(func() { _ = e.f.Close() })
+	e.F.Globals.Endpoint = c.Endpoints().Frontend
+	t.Cleanup(func() { _ = e.F.Close() })
 	return e
 }
 
 func TestSessionRun(t *testing.T) {
 	e := startCluster(t, false)
 	ctx := context.Background()
-	create := &CreateOptions{IO: e.f.IOStreams, Client: e.f.Client, Application: "flmping",
+	create := &CreateOptions{IO: e.F.IOStreams, Client: e.F.Client, Application: "flmping",
 		Spec: specFlags{ID: "s1", Max: 4, ResReq: "cpu=1,mem=2g", CommonData: "-"}}
-	e.in.WriteString("common")
+	e.In.WriteString("common")
 	if err := createRun(ctx, create); err != nil {
 		t.Fatal(err)
 	}
-	if e.out.String() != "s1\n" {
-		t.Errorf("create printed %q", e.out.String())
+	if e.Out.String() != "s1\n" {
+		t.Errorf("create printed %q", e.Out.String())
 	}
 
-	e.out.Reset()
+	e.Out.Reset()
 	now := time.Now()
-	if err := getRun(ctx, &GetOptions{IO: e.f.IOStreams, Client: e.f.Client, ID: "s1", Format: "table", Now: func() time.Time { return now }}); err != nil {
+	if err := getRun(ctx, &GetOptions{IO: e.F.IOStreams, Client: e.F.Client, ID: "s1", Format: "table", Now: func() time.Time { return now }}); err != nil {
 		t.Fatal(err)
 	}
-	lines := strings.Split(e.out.String(), "\n")
+	lines := strings.Split(e.Out.String(), "\n")
 	var kept []string
 	for _, l := range lines {
 		if !strings.HasPrefix(l, "Created:") {
@@ -191,26 +192,26 @@ Events:        <none>
 		t.Errorf("get (-want +got):\n%s", diff)
 	}
 
-	e.out.Reset()
-	if err := listRun(ctx, &ListOptions{IO: e.f.IOStreams, Client: e.f.Client, Format: "name", Application: "nope"}); !isNoResults(err) {
+	e.Out.Reset()
+	if err := listRun(ctx, &ListOptions{IO: e.F.IOStreams, Client: e.F.Client, Format: "name", Application: "nope"}); !isNoResults(err) {
 		t.Errorf("list of another app: %v", err)
 	}
-	if err := listRun(ctx, &ListOptions{IO: e.f.IOStreams, Client: e.f.Client, Format: "name", State: "open"}); err != nil || e.out.String() != "session/s1\n" {
-		t.Errorf("list: %v %q", err, e.out.String())
+	if err := listRun(ctx, &ListOptions{IO: e.F.IOStreams, Client: e.F.Client, Format: "name", State: "open"}); err != nil || e.Out.String() != "session/s1\n" {
+		t.Errorf("list: %v %q", err, e.Out.String())
 	}
 
-	e.errOut.Reset()
-	if err := closeRun(ctx, &CloseOptions{IO: e.f.IOStreams, Client: e.f.Client, ID: "s1", Wait: true}); err != nil {
+	e.ErrOut.Reset()
+	if err := closeRun(ctx, &CloseOptions{IO: e.F.IOStreams, Client: e.F.Client, ID: "s1", Wait: true}); err != nil {
 		t.Fatal(err)
 	}
-	if e.errOut.String() != "Session \"s1\" closed.\n" {
-		t.Errorf("close stderr %q", e.errOut.String())
+	if e.ErrOut.String() != "Session \"s1\" closed.\n" {
+		t.Errorf("close stderr %q", e.ErrOut.String())
 	}
-	err := getRun(ctx, &GetOptions{IO: e.f.IOStreams, Client: e.f.Client, ID: "gone", Format: "json"})
+	err := getRun(ctx, &GetOptions{IO: e.F.IOStreams, Client: e.F.Client, ID: "gone", Format: "json"})
 	if !errors.Is(err, client.ErrNotFound) {
 		t.Errorf("get of a missing session: %v", err)
 	}
-	err = createRun(ctx, &CreateOptions{IO: e.f.IOStreams, Client: e.f.Client, Application: "nope", Spec: specFlags{Max: -1}})
+	err = createRun(ctx, &CreateOptions{IO: e.F.IOStreams, Client: e.F.Client, Application: "nope", Spec: specFlags{Max: -1}})
 	if !errors.Is(err, client.ErrNotFound) || !strings.Contains(err.Error(), "flmctl app") {
 		t.Errorf("create for a missing application: %v", err)
 	}

@@ -1,80 +1,10 @@
 package task
 
-import (
-	"bytes"
-	"errors"
-	"io"
-	"strings"
-	"testing"
+import "github.com/flmctl/flmctl/internal/cli/clitest"
 
-	"github.com/spf13/cobra"
-
-	"github.com/flmctl/flmctl/internal/cli/cmdutil"
-	"github.com/flmctl/flmctl/internal/cli/iostreams"
+// The shared command-test helpers, under the names the tests use.
+var (
+	newTestEnv = clitest.NewEnv
+	execute    = clitest.Execute
+	checkErr   = clitest.CheckErr
 )
-
-type testEnv struct {
-	f               *cmdutil.Factory
-	in, out, errOut *bytes.Buffer
-}
-
-// newTestEnv returns a Factory with test streams; tty makes all three
-// streams terminals. Its config file does not exist.
-func newTestEnv(t *testing.T, tty bool) *testEnv {
-	t.Helper()
-	dir := t.TempDir()
-	ios, in, out, errOut := iostreams.Test()
-	ios.SetStdinTTY(tty)
-	ios.SetStdoutTTY(tty)
-	ios.SetStderrTTY(tty)
-	env := map[string]string{"HOME": dir}
-	f := cmdutil.New(ios, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, cmdutil.BuildInfo{})
-	return &testEnv{f: f, in: in, out: out, errOut: errOut}
-}
-
-// execute runs cmd under a bare "flmctl" root that has the global flags.
-// args are split on spaces; a field in single quotes stays one argument.
-func execute(t *testing.T, f *cmdutil.Factory, cmd *cobra.Command, line string) error {
-	t.Helper()
-	root := &cobra.Command{Use: "flmctl", SilenceErrors: true, SilenceUsage: true}
-	cmdutil.AddGlobalFlags(root, f)
-	root.AddCommand(cmd)
-	root.SetArgs(append([]string{cmd.Name()}, splitLine(line)...))
-	root.SetOut(io.Discard)
-	root.SetErr(io.Discard)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cmdutil.FlagErrorWrap(err) })
-	return root.Execute()
-}
-
-func splitLine(line string) []string {
-	var out []string
-	for i, part := range strings.Split(line, "'") {
-		if i%2 == 1 {
-			out = append(out, part)
-			continue
-		}
-		out = append(out, strings.Fields(part)...)
-	}
-	return out
-}
-
-func isFlagError(err error) bool {
-	var fe *cmdutil.FlagError
-	return errors.As(err, &fe)
-}
-
-// checkErr fails unless err is a *FlagError with message want, or nil when
-// want is "". It reports whether the test should go on.
-func checkErr(t *testing.T, err error, want string) bool {
-	t.Helper()
-	if want != "" {
-		if !isFlagError(err) || err.Error() != want {
-			t.Fatalf("got %v, want *FlagError %q", err, want)
-		}
-		return false
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return true
-}
