@@ -158,6 +158,9 @@ func TestSessionLifecycle(t *testing.T) {
 	if !strings.HasPrefix(ssn.ID(), "echo-") || len(ssn.ID()) != len("echo-")+6 || string(ssn.CommonData()) != "common" || ssn.State() != client.SessionOpen {
 		t.Fatalf("created session: id %q common %q state %v", ssn.ID(), ssn.CommonData(), ssn.State())
 	}
+	if out, err := ssn.Invoke(ctx, []byte("common")); err != nil || string(out) != "common" {
+		t.Fatalf("the service saw common data %q, %v", out, err)
+	}
 	if _, err := conn.CreateSession(ctx, client.SessionAttributes{Application: "echo", ID: ssn.ID()}); !errors.Is(err, client.ErrAlreadyExists) {
 		t.Fatalf("duplicate id: %v", err)
 	}

@@ -58,12 +58,14 @@ type testService struct {
 	enters    atomic.Int64
 	tasks     atomic.Int64
 	session   string
+	common    []byte
 }
 
 func (s *testService) OnSessionEnter(_ context.Context, sc *service.SessionContext) error {
 	s.enters.Add(1)
 	s.tasks.Store(0)
 	s.session = sc.SessionID
+	s.common = sc.CommonData()
 	if s.failEnter {
 		return errors.New("intentional session enter failure")
 	}
@@ -84,6 +86,8 @@ func (s *testService) OnTaskInvoke(_ context.Context, tc *service.TaskContext) (
 	case in == "whoami":
 		// pid, session enters in this process, tasks in this session
 		return fmt.Appendf(nil, "%d/%d/%d", os.Getpid(), s.enters.Load(), n), nil
+	case in == "common":
+		return s.common, nil
 	case in == "nil":
 		return nil, nil
 	}
