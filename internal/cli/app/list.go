@@ -7,7 +7,6 @@ import (
 
 	"github.com/flmctl/flmctl/internal/cli/cmdutil"
 	"github.com/flmctl/flmctl/internal/cli/iostreams"
-	"github.com/flmctl/flmctl/internal/cli/printers"
 	"github.com/flmctl/flmctl/pkg/client"
 )
 
@@ -44,16 +43,11 @@ format "flmctl app register --file" reads.`,
 			return listRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().BoolVar(&opts.NoHeaders, "no-headers", false, "print table rows without the header line")
-	cmdutil.EnableOutput(cmd, printers.FormatTable, printers.AllowedFormats()...)
+	cmdutil.EnableListOutput(cmd, &opts.NoHeaders)
 	return cmd
 }
 
 func listRun(ctx context.Context, opts *ListOptions) error {
-	p, err := printers.New(opts.Format, printers.Options{NoHeaders: opts.NoHeaders, TTY: opts.IO.IsStdoutTTY()})
-	if err != nil {
-		return err
-	}
 	conn, err := opts.Client(ctx)
 	if err != nil {
 		return err
@@ -66,8 +60,5 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 	for _, a := range apps {
 		l.Items = append(l.Items, item(a))
 	}
-	if len(l.Items) == 0 && !p.IsStructured() {
-		return cmdutil.NewNoResultsError("no applications registered; register one with \"flmctl app register\"")
-	}
-	return p.PrintList(opts.IO.Out, l)
+	return cmdutil.PrintList(opts.IO, opts.Format, opts.NoHeaders, l, "no applications registered; register one with \"flmctl app register\"")
 }

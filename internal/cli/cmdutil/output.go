@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flmctl/flmctl/internal/cli/iostreams"
 	"github.com/flmctl/flmctl/internal/cli/printers"
 )
 
@@ -98,4 +99,25 @@ func mustRegister(cmd *cobra.Command, flag string, fn cobra.CompletionFunc) {
 	if err := cmd.RegisterFlagCompletionFunc(flag, fn); err != nil {
 		panic(fmt.Sprintf("register completion for --%s: %v", flag, err))
 	}
+}
+
+// EnableListOutput declares the output of a list command: every -o format,
+// a table by default, and --no-headers bound to noHeaders.
+func EnableListOutput(cmd *cobra.Command, noHeaders *bool) {
+	cmd.Flags().BoolVar(noHeaders, "no-headers", false, "print table rows without the header line")
+	EnableOutput(cmd, printers.FormatTable, printers.AllowedFormats()...)
+}
+
+// PrintList prints l to io.Out in format. An empty list printed as text is
+// not an error but a *NoResultsError with the message empty (exit 0; the
+// message goes to stderr on a terminal); JSON and YAML print an empty list.
+func PrintList(io *iostreams.IOStreams, format string, noHeaders bool, l *printers.List, empty string) error {
+	p, err := printers.New(format, printers.Options{NoHeaders: noHeaders, TTY: io.IsStdoutTTY()})
+	if err != nil {
+		return err
+	}
+	if len(l.Items) == 0 && !p.IsStructured() {
+		return NewNoResultsError(empty)
+	}
+	return p.PrintList(io.Out, l)
 }

@@ -51,8 +51,7 @@ flame.yaml; --output name prints "context/NAME" per line.`,
 			return listRun(opts)
 		},
 	}
-	cmd.Flags().BoolVar(&opts.NoHeaders, "no-headers", false, "print table rows without the header line")
-	cmdutil.EnableOutput(cmd, printers.FormatTable, printers.AllowedFormats()...)
+	cmdutil.EnableListOutput(cmd, &opts.NoHeaders)
 	return cmd
 }
 
@@ -60,13 +59,6 @@ func listRun(opts *ListOptions) error {
 	file, err := loadFile(opts.ConfigPath)
 	if err != nil {
 		return err
-	}
-	p, err := printers.New(opts.Format, printers.Options{NoHeaders: opts.NoHeaders, TTY: opts.IO.IsStdoutTTY()})
-	if err != nil {
-		return err
-	}
-	if len(file.Contexts) == 0 && !p.IsStructured() {
-		return cmdutil.NewNoResultsError(fmt.Sprintf("no contexts in %s; add one with %q", file.Path, setHint))
 	}
 	l := &printers.List{
 		Kind: "context",
@@ -97,7 +89,7 @@ func listRun(opts *ListOptions) error {
 			Object: obj,
 		})
 	}
-	return p.PrintList(opts.IO.Out, l)
+	return cmdutil.PrintList(opts.IO, opts.Format, opts.NoHeaders, l, fmt.Sprintf("no contexts in %s; add one with %q", file.Path, setHint))
 }
 
 // contextJSON returns c as JSON with the keys it has in flame.yaml, which are

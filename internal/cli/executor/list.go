@@ -44,16 +44,11 @@ are bound to, if any.`,
 			return listRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().BoolVar(&opts.NoHeaders, "no-headers", false, "print table rows without the header line")
-	cmdutil.EnableOutput(cmd, printers.FormatTable, printers.AllowedFormats()...)
+	cmdutil.EnableListOutput(cmd, &opts.NoHeaders)
 	return cmd
 }
 
 func listRun(ctx context.Context, opts *ListOptions) error {
-	p, err := printers.New(opts.Format, printers.Options{NoHeaders: opts.NoHeaders, TTY: opts.IO.IsStdoutTTY()})
-	if err != nil {
-		return err
-	}
 	conn, err := opts.Client(ctx)
 	if err != nil {
 		return err
@@ -76,8 +71,5 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 			Object: e.Proto(),
 		})
 	}
-	if len(l.Items) == 0 && !p.IsStructured() {
-		return cmdutil.NewNoResultsError("no executors; the cluster starts them when sessions have tasks")
-	}
-	return p.PrintList(opts.IO.Out, l)
+	return cmdutil.PrintList(opts.IO, opts.Format, opts.NoHeaders, l, "no executors; the cluster starts them when sessions have tasks")
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/flmctl/flmctl/internal/cli/cmdutil"
 	"github.com/flmctl/flmctl/internal/cli/iostreams"
-	"github.com/flmctl/flmctl/internal/cli/printers"
 	"github.com/flmctl/flmctl/pkg/client"
 )
 
@@ -42,16 +41,11 @@ func NewCmdList(f *cmdutil.Factory, runF func(context.Context, *ListOptions) err
 			return listRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().BoolVar(&opts.NoHeaders, "no-headers", false, "print table rows without the header line")
-	cmdutil.EnableOutput(cmd, printers.FormatTable, printers.AllowedFormats()...)
+	cmdutil.EnableListOutput(cmd, &opts.NoHeaders)
 	return cmd
 }
 
 func listRun(ctx context.Context, opts *ListOptions) error {
-	p, err := printers.New(opts.Format, printers.Options{NoHeaders: opts.NoHeaders, TTY: opts.IO.IsStdoutTTY()})
-	if err != nil {
-		return err
-	}
 	conn, err := opts.Client(ctx)
 	if err != nil {
 		return err
@@ -64,8 +58,5 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 	for _, n := range nodes {
 		l.Items = append(l.Items, item(n))
 	}
-	if len(l.Items) == 0 && !p.IsStructured() {
-		return cmdutil.NewNoResultsError("no nodes have registered with the cluster")
-	}
-	return p.PrintList(opts.IO.Out, l)
+	return cmdutil.PrintList(opts.IO, opts.Format, opts.NoHeaders, l, "no nodes have registered with the cluster")
 }

@@ -51,16 +51,11 @@ their tasks in each state.`,
 	cmd.Flags().StringVar(&opts.Application, "app", "", "list only the sessions of this `application`")
 	_ = cmd.RegisterFlagCompletionFunc("app", completeApplications(f))
 	cmdutil.StringEnumFlag(cmd, &opts.State, "state", "", "", []string{"open", "closed"}, "list only sessions in this `state`")
-	cmd.Flags().BoolVar(&opts.NoHeaders, "no-headers", false, "print table rows without the header line")
-	cmdutil.EnableOutput(cmd, printers.FormatTable, printers.AllowedFormats()...)
+	cmdutil.EnableListOutput(cmd, &opts.NoHeaders)
 	return cmd
 }
 
 func listRun(ctx context.Context, opts *ListOptions) error {
-	p, err := printers.New(opts.Format, printers.Options{NoHeaders: opts.NoHeaders, TTY: opts.IO.IsStdoutTTY()})
-	if err != nil {
-		return err
-	}
 	conn, err := opts.Client(ctx)
 	if err != nil {
 		return err
@@ -79,10 +74,7 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 		}
 		l.Items = append(l.Items, item(s))
 	}
-	if len(l.Items) == 0 && !p.IsStructured() {
-		return cmdutil.NewNoResultsError("no sessions found; create one with \"flmctl session create APP\"")
-	}
-	return p.PrintList(opts.IO.Out, l)
+	return cmdutil.PrintList(opts.IO, opts.Format, opts.NoHeaders, l, "no sessions found; create one with \"flmctl session create APP\"")
 }
 
 func newList() *printers.List {

@@ -9,7 +9,6 @@ import (
 
 	"github.com/flmctl/flmctl/internal/cli/cmdutil"
 	"github.com/flmctl/flmctl/internal/cli/iostreams"
-	"github.com/flmctl/flmctl/internal/cli/printers"
 	"github.com/flmctl/flmctl/internal/cli/session"
 	"github.com/flmctl/flmctl/pkg/client"
 )
@@ -50,16 +49,11 @@ func NewCmdList(f *cmdutil.Factory, runF func(context.Context, *ListOptions) err
 		},
 	}
 	cmdutil.StringEnumFlag(cmd, &opts.State, "state", "", "", taskStates(), "list only tasks in this `state`")
-	cmd.Flags().BoolVar(&opts.NoHeaders, "no-headers", false, "print table rows without the header line")
-	cmdutil.EnableOutput(cmd, printers.FormatTable, printers.AllowedFormats()...)
+	cmdutil.EnableListOutput(cmd, &opts.NoHeaders)
 	return cmd
 }
 
 func listRun(ctx context.Context, opts *ListOptions) error {
-	p, err := printers.New(opts.Format, printers.Options{NoHeaders: opts.NoHeaders, TTY: opts.IO.IsStdoutTTY()})
-	if err != nil {
-		return err
-	}
 	s, err := getSession(ctx, opts.Client, opts.Session)
 	if err != nil {
 		return err
@@ -74,8 +68,5 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 		}
 		l.Items = append(l.Items, item(t))
 	}
-	if len(l.Items) == 0 && !p.IsStructured() {
-		return cmdutil.NewNoResultsError(fmt.Sprintf("no tasks found in session %q", opts.Session))
-	}
-	return p.PrintList(opts.IO.Out, l)
+	return cmdutil.PrintList(opts.IO, opts.Format, opts.NoHeaders, l, fmt.Sprintf("no tasks found in session %q", opts.Session))
 }
