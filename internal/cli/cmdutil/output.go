@@ -121,3 +121,12 @@ func PrintList(io *iostreams.IOStreams, format string, noHeaders bool, l *printe
 	}
 	return p.PrintList(io.Out, l)
 }
+
+// PrintOne prints the single item of l to io.Out in format.
+func PrintOne(io *iostreams.IOStreams, format string, l *printers.List) error {
+	p, err := printers.New(format, printers.Options{TTY: io.IsStdoutTTY()})
+	if err != nil {
+		return err
+	}
+	return p.PrintOne(io.Out, l)
+}

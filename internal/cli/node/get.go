@@ -48,10 +48,6 @@ func NewCmdGet(f *cmdutil.Factory, runF func(context.Context, *GetOptions) error
 }
 
 func getRun(ctx context.Context, opts *GetOptions) error {
-	p, err := printers.New(opts.Format, printers.Options{TTY: opts.IO.IsStdoutTTY()})
-	if err != nil {
-		return err
-	}
 	conn, err := opts.Client(ctx)
 	if err != nil {
 		return err
@@ -62,5 +58,5 @@ func getRun(ctx context.Context, opts *GetOptions) error {
 	}
 	l := newList()
 	l.Items = []printers.Item{item(n)}
-	return p.PrintOne(opts.IO.Out, l)
+	return cmdutil.PrintOne(opts.IO, opts.Format, l)
 }
