@@ -1,7 +1,7 @@
 // Package server runs a complete single-node Flame in one process: the
 // session manager (Frontend and Backend gRPC services, scheduler, store)
-// and an executor manager with the host shim. The object cache joins it as
-// one more component (see Options.CacheAddr).
+// an executor manager with the host shim, and the object cache (Arrow
+// Flight).
 //
 // It installs no signal handlers, never exits the process and never prints:
 // it logs through Options.Logger. pkg/local is its public face for Go
@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/flmctl/flmctl/internal/objectcache"
 	"github.com/flmctl/flmctl/internal/server/executor"
 	"github.com/flmctl/flmctl/internal/server/sessionmgr"
 	"github.com/flmctl/flmctl/internal/server/store"
@@ -55,9 +57,20 @@ type Options struct {
 	// machines. "" means the Frontend port + 1 when ListenAddr has a fixed
 	// port, else a free port on the Frontend's host; "off" disables it.
 	BackendAddr string
-	// CacheAddr is reserved for the object cache (not part of the cluster
-	// yet); it must be "".
+	// CacheAddr is the object cache's address; "" means a free port on
+	// 127.0.0.1, "off" runs no cache.
 	CacheAddr string
+	// CacheAdvertise is the cache endpoint put into object references and
+	// given to instances, for when clients reach the cache by another
+	// address than it listens on; "" means grpc://<the bound address>.
+	CacheAdvertise string
+	// CacheStorage is where cached objects are written through to: "" means
+	// <DataDir>/cache, "none" keeps them in memory only, anything else is a
+	// directory.
+	CacheStorage string
+	// CacheMaxMemory is the byte budget of objects the cache holds in
+	// memory; 0 means 1 GiB, negative means no limit.
+	CacheMaxMemory int64
 	// Logger receives every component's logs; nil discards them.
 	Logger *slog.Logger
 	// ResReq is the default session resource requirement; nil means 1 CPU
@@ -91,8 +104,8 @@ type Endpoints struct {
 	Frontend string
 	// Backend is the executor-manager endpoint, "" when disabled.
 	Backend string
-	// Cache is the object cache endpoint, "" until the cache is part of
-	// the cluster.
+	// Cache is the object cache endpoint, e.g. "grpc://127.0.0.1:9090";
+	// "" when the cache is off.
 	Cache string
 }
 
@@ -109,6 +122,7 @@ type Server struct {
 	exec       *executor.Manager
 	grpcFront  *grpc.Server
 	grpcBack   *grpc.Server
+	grpcCache  *grpc.Server
 	endpoints  Endpoints
 	wg         sync.WaitGroup
 	stopOnce   sync.Once
@@ -117,9 +131,6 @@ type Server struct {
 // Start brings a cluster up and returns once it accepts requests. On error
 // everything it started is stopped again.
 func Start(ctx context.Context, opts Options) (_ *Server, err error) {
-	if opts.CacheAddr != "" {
-		return nil, errors.New("the object cache is not part of the embedded cluster yet; leave the cache address empty")
-	}
 	s := &Server{opts: opts, log: opts.Logger}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -147,6 +158,9 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 	if err := s.listen(); err != nil {
+		return nil, err
+	}
+	if err := s.startCache(); err != nil {
 		return nil, err
 	}
 	if err := s.startExecutor(ctx); err != nil {
@@ -257,6 +271,49 @@ func (s *Server) serve(g *grpc.Server, l net.Listener) {
 	}()
 }
 
+// startCache opens the object cache and serves it on its own port.
+func (s *Server) startCache() error {
+	if s.opts.CacheAddr == "off" {
+		return nil
+	}
+	dir := s.opts.CacheStorage
+	switch dir {
+	case "":
+		dir = filepath.Join(s.dataDir, "cache")
+	case StorageNone:
+		dir = ""
+	}
+	c, err := objectcache.New(objectcache.Options{
+		Dir:       dir,
+		MaxMemory: s.opts.CacheMaxMemory,
+		Logger:    s.log.With("component", "object-cache"),
+	})
+	if err != nil {
+		return err
+	}
+	l, err := listenTCP(s.opts.CacheAddr, "object cache", "--cache-listen")
+	if err != nil {
+		return err
+	}
+	adv := s.opts.CacheAdvertise
+	if adv == "" {
+		adv = "grpc://" + l.Addr().String()
+	}
+	c.SetAdvertise(adv)
+	s.grpcCache = grpc.NewServer(
+		grpc.MaxRecvMsgSize(math.MaxInt32),
+		grpc.MaxSendMsgSize(math.MaxInt32),
+		grpc.InitialWindowSize(8<<20),
+		grpc.InitialConnWindowSize(32<<20),
+		grpc.ReadBufferSize(256<<10),
+		grpc.WriteBufferSize(256<<10),
+	)
+	c.Register(s.grpcCache)
+	s.endpoints.Cache = adv
+	s.serve(s.grpcCache, l)
+	return nil
+}
+
 // shortSocketDir returns a new private directory for instance sockets whose
 // path leaves room for "<uuid>.sock" within the 107 bytes a Unix socket path
 // may have, even when $TMPDIR is long.
@@ -315,7 +372,7 @@ func (s *Server) DataDir() string { return s.dataDir }
 // store, (5) remove a temporary data directory. Idempotent.
 func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
-		for _, g := range []*grpc.Server{s.grpcFront, s.grpcBack} {
+		for _, g := range []*grpc.Server{s.grpcFront, s.grpcBack, s.grpcCache} {
 			if g != nil {
 				stopGRPC(g, 2*time.Second)
 			}

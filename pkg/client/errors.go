@@ -181,3 +181,10 @@ func (e *TaskFailedError) Error() string { return e.flame.Message }
 
 // Unwrap returns the *FlameError form of the failure.
 func (e *TaskFailedError) Unwrap() error { return e.flame }
+
+// NewError returns a FlameError with code and message that unwraps to cause
+// (which may be nil). Packages built on this one, such as pkg/cache, use it
+// so that every SDK error is matched the same way.
+func NewError(code ErrorCode, message string, cause error) *FlameError {
+	return &FlameError{Code: code, Message: message, err: cause}
+}

@@ -1,6 +1,6 @@
 // Package local starts a complete single-node Flame cluster inside the
-// current process: session manager, scheduler, store and an executor
-// manager that runs real instance processes. It is how Go programs and
+// current process: session manager, scheduler, store, an executor manager
+// that runs real instance processes, and the object cache. It is how Go programs and
 // tests get a real cluster without installing anything:
 //
 //	c, err := local.Start(ctx, local.Options{})
@@ -44,6 +44,18 @@ type Options struct {
 	// machines; "" means a free port next to the Frontend, "off" disables
 	// it.
 	BackendAddr string
+	// CacheAddr is the object cache's address; "" means a free port on
+	// 127.0.0.1, "off" runs no cache.
+	CacheAddr string
+	// CacheAdvertise is the cache endpoint given to clients and instances
+	// when it differs from grpc://<the bound address>.
+	CacheAdvertise string
+	// CacheStorage is where cached objects are kept on disk: "" means
+	// <DataDir>/cache, StorageNone memory only, else a directory.
+	CacheStorage string
+	// CacheMaxMemory is the byte budget of cached objects held in memory;
+	// 0 means 1 GiB, negative means no limit.
+	CacheMaxMemory int64
 	// Logger receives the cluster's logs; nil discards them.
 	Logger *slog.Logger
 	// ResReq is the default resource requirement of sessions; nil means
@@ -83,6 +95,10 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		Storage:          opts.Storage,
 		ListenAddr:       opts.ListenAddr,
 		BackendAddr:      opts.BackendAddr,
+		CacheAddr:        opts.CacheAddr,
+		CacheAdvertise:   opts.CacheAdvertise,
+		CacheStorage:     opts.CacheStorage,
+		CacheMaxMemory:   opts.CacheMaxMemory,
 		Logger:           opts.Logger,
 		ResReq:           opts.ResReq,
 		Node:             opts.Node,

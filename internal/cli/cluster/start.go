@@ -25,6 +25,8 @@ import (
 // Defaults of "flmctl cluster start": upstream's ports.
 const (
 	DefaultListen = "127.0.0.1:8080"
+	// DefaultCacheListen is the object cache's address.
+	DefaultCacheListen = "127.0.0.1:9090"
 	// localContext is the context written into flame.yaml.
 	localContext = "local"
 )
@@ -35,14 +37,17 @@ type StartOptions struct {
 	Factory    *cmdutil.Factory
 	ConfigPath func() (string, error)
 
-	Listen        string
-	BackendListen string
-	DataDir       string
-	Storage       string
-	LogLevel      string
-	Detach        bool
-	Join          string
-	Format        string
+	Listen         string
+	BackendListen  string
+	CacheListen    string
+	CacheAdvertise string
+	CacheStorage   string
+	DataDir        string
+	Storage        string
+	LogLevel       string
+	Detach         bool
+	Join           string
+	Format         string
 
 	// exitOnSecondSignal makes a second Ctrl-C end the process at once
 	// (the real command; not in-process tests).
@@ -91,8 +96,9 @@ manager too.`,
 				return runF(cmd.Context(), opts)
 			}
 			if opts.Join != "" {
-				if opts.Detach || opts.Storage != local.StorageSQLite || cmd.Flags().Changed("listen") || cmd.Flags().Changed("backend-listen") {
-					return cmdutil.FlagErrorf("--join runs only a node agent: it takes --data-dir and --log-level, not --listen, --backend-listen, --storage or --detach")
+				if opts.Detach || opts.Storage != local.StorageSQLite || cmd.Flags().Changed("listen") || cmd.Flags().Changed("backend-listen") ||
+					cmd.Flags().Changed("cache-listen") || cmd.Flags().Changed("cache-advertise") || cmd.Flags().Changed("cache-storage") {
+					return cmdutil.FlagErrorf("--join runs only a node agent: it takes --data-dir and --log-level, not --listen, --backend-listen, --cache-*, --storage or --detach")
 				}
 				return joinRun(cmd.Context(), opts)
 			}
@@ -106,6 +112,9 @@ manager too.`,
 	fl := cmd.Flags()
 	fl.StringVar(&opts.Listen, "listen", DefaultListen, "frontend `address` (host:port) for clients")
 	fl.StringVar(&opts.BackendListen, "backend-listen", "", "backend `address` for remote executor managers (default: the frontend port + 1; \"off\" disables it)")
+	fl.StringVar(&opts.CacheListen, "cache-listen", DefaultCacheListen, "object cache `address` (host:port; \"off\" runs no cache)")
+	fl.StringVar(&opts.CacheAdvertise, "cache-advertise", "", "cache `endpoint` given to clients and instances (default grpc://<cache-listen>)")
+	fl.StringVar(&opts.CacheStorage, "cache-storage", "", "`directory` the cache writes objects to (default <data-dir>/cache; \"none\" keeps them in memory only)")
 	fl.StringVar(&opts.DataDir, "data-dir", "", "`directory` for the store, logs and executors (default ~/.flame/cluster)")
 	cmdutil.StringEnumFlag(cmd, &opts.Storage, "storage", "", local.StorageSQLite, []string{local.StorageSQLite, local.StorageNone}, "where state is kept")
 	cmdutil.StringEnumFlag(cmd, &opts.LogLevel, "log-level", "", "warn", []string{"debug", "info", "warn", "error"}, "server log `level` on stderr")
@@ -140,11 +149,14 @@ func startRun(ctx context.Context, opts *StartOptions) error {
 	level, _ := parseLevel(opts.LogLevel)
 	logger := slog.New(slog.NewTextHandler(opts.IO.ErrOut, &slog.HandlerOptions{Level: level}))
 	c, err := local.Start(ctx, local.Options{
-		DataDir:     dir,
-		Storage:     opts.Storage,
-		ListenAddr:  opts.Listen,
-		BackendAddr: opts.BackendListen,
-		Logger:      logger,
+		DataDir:        dir,
+		Storage:        opts.Storage,
+		ListenAddr:     opts.Listen,
+		BackendAddr:    opts.BackendListen,
+		CacheAddr:      opts.CacheListen,
+		CacheAdvertise: opts.CacheAdvertise,
+		CacheStorage:   opts.CacheStorage,
+		Logger:         logger,
 		// flmping and flmexec are served by this program.
 		BuiltinCommand: []string{self, "serve", "--builtin"},
 	})
@@ -260,6 +272,13 @@ func detachRun(ctx context.Context, opts *StartOptions) error {
 	}
 	defer logf.Close()
 	args := []string{"cluster", "start", "--listen", opts.Listen, "--data-dir", dir, "--storage", opts.Storage, "--log-level", opts.LogLevel}
+	args = append(args, "--cache-listen", opts.CacheListen)
+	if opts.CacheAdvertise != "" {
+		args = append(args, "--cache-advertise", opts.CacheAdvertise)
+	}
+	if opts.CacheStorage != "" {
+		args = append(args, "--cache-storage", opts.CacheStorage)
+	}
 	if opts.BackendListen != "" {
 		args = append(args, "--backend-listen", opts.BackendListen)
 	}

@@ -111,7 +111,8 @@ func cmdFlameServer(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("flame-server: %v", err)
 	}
 	ts.Defer(c.Stop)
-	config := fmt.Sprintf("current-context: local\ncontexts:\n  - name: local\n    cluster:\n      endpoint: %s\n", c.Endpoints().Frontend)
+	config := fmt.Sprintf("current-context: local\ncontexts:\n  - name: local\n    cluster:\n      endpoint: %s\n    cache:\n      endpoint: %s\n",
+		c.Endpoints().Frontend, c.Endpoints().Cache)
 	dir := ts.MkAbs(".flame")
 	ts.Check(os.MkdirAll(dir, 0o700))
 	ts.Check(os.WriteFile(filepath.Join(dir, "flame.yaml"), []byte(config), 0o600))

@@ -1,0 +1,231 @@
+package objectcache
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// On-disk format of one stored blob (a base object or a patch):
+//
+//	header   "FLMCACHE" | format u8 (=1) | kind u8 | 6 zero bytes
+//	chunk*   len u32 | crc32c(data) u32 | data        (len < 0xFFFFFFFF)
+//	trailer  0xFFFFFFFF | chunks u32 | size u64 | version u64 | crc32c(the 24 bytes before) u32
+//
+// All integers are little-endian. Every chunk carries its own checksum, so a
+// damaged file is detected while it is read, before any of the damaged
+// chunk is served. The trailer is written last and a blob is renamed into
+// place only when complete, so a torn write shows as a missing trailer.
+// Files are not fsynced: the cache is not the system of record, and the
+// checksums catch what a crash leaves behind.
+const (
+	fileMagic   = "FLMCACHE"
+	fileFormat  = 1
+	headerSize  = 16
+	trailerSize = 4 + 4 + 8 + 8 + 4
+	endMarker   = 0xFFFFFFFF
+)
+
+// Blob kinds in the header.
+const (
+	kindOpaque = 1 // chunks are data cells
+	kindTable  = 2 // one chunk: an Arrow IPC stream (schema + batches)
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// ErrDamaged marks a stored file that failed its checks.
+var ErrDamaged = errors.New("damaged on disk")
+
+// blobWriter writes one blob file to a temporary name; commit renames it.
+type blobWriter struct {
+	f      *os.File
+	w      *bufio.Writer
+	tmp    string
+	chunks uint32
+	size   uint64
+	err    error
+}
+
+func createBlob(dir string, kind byte) (*blobWriter, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return nil, err
+	}
+	bw := &blobWriter{f: f, w: bufio.NewWriterSize(f, 64<<10), tmp: f.Name()}
+	var h [headerSize]byte
+	copy(h[:], fileMagic)
+	h[8], h[9] = fileFormat, kind
+	bw.write(h[:])
+	return bw, bw.err
+}
+
+func (bw *blobWriter) write(p []byte) {
+	if bw.err == nil {
+		_, bw.err = bw.w.Write(p)
+	}
+}
+
+func (bw *blobWriter) chunk(data []byte) error {
+	if uint64(len(data)) >= endMarker {
+		return fmt.Errorf("a chunk of %d bytes is too large", len(data))
+	}
+	var h [8]byte
+	binary.LittleEndian.PutUint32(h[0:], uint32(len(data)))
+	binary.LittleEndian.PutUint32(h[4:], crc32.Checksum(data, castagnoli))
+	bw.write(h[:])
+	bw.write(data)
+	bw.chunks++
+	bw.size += uint64(len(data))
+	return bw.err
+}
+
+// commit writes the trailer with the blob's version and renames the file to
+// path, replacing what was there.
+func (bw *blobWriter) commit(path string, version uint64) error {
+	var t [trailerSize]byte
+	binary.LittleEndian.PutUint32(t[0:], endMarker)
+	binary.LittleEndian.PutUint32(t[4:], bw.chunks)
+	binary.LittleEndian.PutUint64(t[8:], bw.size)
+	binary.LittleEndian.PutUint64(t[16:], version)
+	binary.LittleEndian.PutUint32(t[24:], crc32.Checksum(t[:24], castagnoli))
+	bw.write(t[:])
+	if bw.err == nil {
+		bw.err = bw.w.Flush()
+	}
+	if err := bw.f.Close(); bw.err == nil {
+		bw.err = err
+	}
+	if bw.err == nil {
+		bw.err = os.Rename(bw.tmp, path)
+	}
+	if bw.err != nil {
+		_ = os.Remove(bw.tmp)
+	}
+	return bw.err
+}
+
+// abort removes the temporary file.
+func (bw *blobWriter) abort() {
+	_ = bw.f.Close()
+	_ = os.Remove(bw.tmp)
+}
+
+// writeBlob writes chunks as one committed blob file at path.
+func writeBlob(path string, kind byte, version uint64, chunks [][]byte) error {
+	bw, err := createBlob(filepath.Dir(path), kind)
+	if err != nil {
+		return err
+	}
+	for _, c := range chunks {
+		if err := bw.chunk(c); err != nil {
+			bw.abort()
+			return err
+		}
+	}
+	return bw.commit(path, version)
+}
+
+// blobInfo is what the header and trailer of a blob file say.
+type blobInfo struct {
+	kind    byte
+	chunks  uint32
+	size    uint64
+	version uint64
+}
+
+// statBlob checks a blob file's header and trailer without reading its
+// chunks (what a restart does for every file).
+func statBlob(path string) (blobInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return blobInfo{}, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return blobInfo{}, err
+	}
+	damaged := func(why string) (blobInfo, error) {
+		return blobInfo{}, fmt.Errorf("%s: %w (%s)", path, ErrDamaged, why)
+	}
+	if fi.Size() < headerSize+trailerSize {
+		return damaged("too short")
+	}
+	var h [headerSize]byte
+	if _, err := io.ReadFull(f, h[:]); err != nil {
+		return blobInfo{}, err
+	}
+	if string(h[:8]) != fileMagic || h[8] != fileFormat || (h[9] != kindOpaque && h[9] != kindTable) {
+		return damaged("bad header")
+	}
+	var t [trailerSize]byte
+	if _, err := f.ReadAt(t[:], fi.Size()-trailerSize); err != nil {
+		return blobInfo{}, err
+	}
+	if binary.LittleEndian.Uint32(t[0:]) != endMarker ||
+		binary.LittleEndian.Uint32(t[24:]) != crc32.Checksum(t[:24], castagnoli) {
+		return damaged("incomplete or bad trailer")
+	}
+	info := blobInfo{
+		kind:    h[9],
+		chunks:  binary.LittleEndian.Uint32(t[4:]),
+		size:    binary.LittleEndian.Uint64(t[8:]),
+		version: binary.LittleEndian.Uint64(t[16:]),
+	}
+	if uint64(fi.Size()) != headerSize+trailerSize+8*uint64(info.chunks)+info.size {
+		return damaged("length does not match its trailer")
+	}
+	return info, nil
+}
+
+// readBlob calls fn with each chunk of the blob file at path, in order,
+// after checking the chunk's checksum. A chunk passed to fn is only valid
+// during the call unless own is true, in which case fn may keep it.
+func readBlob(path string, own bool, fn func(chunk []byte) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 64<<10)
+	var h [headerSize]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return fmt.Errorf("%s: %w (header: %v)", path, ErrDamaged, err)
+	}
+	var buf []byte
+	for n := 0; ; n++ {
+		var ch [8]byte
+		if _, err := io.ReadFull(r, ch[:4]); err != nil {
+			return fmt.Errorf("%s: %w (chunk %d: %v)", path, ErrDamaged, n, err)
+		}
+		size := binary.LittleEndian.Uint32(ch[:4])
+		if size == endMarker {
+			return nil
+		}
+		if _, err := io.ReadFull(r, ch[4:]); err != nil {
+			return fmt.Errorf("%s: %w (chunk %d: %v)", path, ErrDamaged, n, err)
+		}
+		if own || cap(buf) < int(size) {
+			buf = make([]byte, size)
+		}
+		buf = buf[:size]
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return fmt.Errorf("%s: %w (chunk %d: %v)", path, ErrDamaged, n, err)
+		}
+		if crc32.Checksum(buf, castagnoli) != binary.LittleEndian.Uint32(ch[4:]) {
+			return fmt.Errorf("%s: %w (checksum mismatch in chunk %d)", path, ErrDamaged, n)
+		}
+		if err := fn(buf); err != nil {
+			return err
+		}
+	}
+}

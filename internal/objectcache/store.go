@@ -1,0 +1,597 @@
+package objectcache
+
+import (
+	"container/list"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/flmctl/flmctl/pkg/cache"
+)
+
+// MaxPatches is how many patches one object may collect before it must be
+// rewritten with a put.
+const MaxPatches = 1000
+
+// blob is one stored payload: the base of an object or one patch.
+type blob struct {
+	obj     *object
+	version uint64
+	kind    byte
+	size    int64
+	path    string // the file holding it; "" when the store has no directory
+	damaged error  // why the file cannot be served, nil when it can
+
+	// Guarded by Store.mu.
+	chunks [][]byte      // the data when resident, nil otherwise
+	elem   *list.Element // its place in the LRU while resident
+}
+
+// object is one key: a base and the patches written after it.
+type object struct {
+	key cache.ObjectKey
+	wmu sync.Mutex // serialises writers, so versions strictly increase
+
+	// Guarded by Store.mu.
+	base    *blob
+	patches []*blob
+	gone    bool // deleted or evicted: writers must look the key up again
+}
+
+func (o *object) versionLocked() uint64 {
+	if n := len(o.patches); n > 0 {
+		return o.patches[n-1].version
+	}
+	if o.base != nil {
+		return o.base.version
+	}
+	return 0
+}
+
+func (o *object) sizeLocked() int64 {
+	var n int64
+	if o.base != nil {
+		n = o.base.size
+	}
+	for _, p := range o.patches {
+		n += p.size
+	}
+	return n
+}
+
+// Store keeps versioned objects in memory within a byte budget, writing
+// each through to its directory (when it has one) so that what memory
+// drops is read back from disk and everything survives a restart.
+type Store struct {
+	dir       string
+	maxMemory int64
+	spill     int64
+	log       *slog.Logger
+
+	mu       sync.Mutex
+	prefixes map[string]map[string]*object // "<app>/<ssn>" → object id → object
+	lru      *list.List                    // resident blobs, most recent first
+	resident int64
+}
+
+func newStore(dir string, maxMemory, spill int64, log *slog.Logger) *Store {
+	return &Store{
+		dir:       dir,
+		maxMemory: maxMemory,
+		spill:     spill,
+		log:       log,
+		prefixes:  map[string]map[string]*object{},
+		lru:       list.New(),
+	}
+}
+
+func (s *Store) basePath(k cache.ObjectKey) string {
+	return filepath.Join(s.dir, k.App, k.Session, k.Object+".obj")
+}
+
+func (s *Store) patchPath(k cache.ObjectKey, v uint64) string {
+	return filepath.Join(s.dir, k.App, k.Session, k.Object+".p"+strconv.FormatUint(v, 10))
+}
+
+// lookup returns the live object for k, creating it when create is set.
+func (s *Store) lookup(k cache.ObjectKey, create bool) *object {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := k.Prefix().String()
+	objs := s.prefixes[p]
+	if o := objs[k.Object]; o != nil || !create {
+		return o
+	}
+	if objs == nil {
+		objs = map[string]*object{}
+		s.prefixes[p] = objs
+	}
+	o := &object{key: k}
+	objs[k.Object] = o
+	return o
+}
+
+// lockObject returns the live object for k with its writer lock held.
+func (s *Store) lockObject(k cache.ObjectKey, create bool) *object {
+	for {
+		o := s.lookup(k, create)
+		if o == nil {
+			return nil
+		}
+		o.wmu.Lock()
+		s.mu.Lock()
+		gone := o.gone
+		s.mu.Unlock()
+		if !gone {
+			return o
+		}
+		o.wmu.Unlock()
+	}
+}
+
+// upload is a payload received by a put or patch: either in memory or in a
+// temporary file that commit moves into place.
+type upload struct {
+	kind   byte
+	chunks [][]byte
+	size   int64
+	file   *blobWriter // non-nil when the upload spilled to disk
+}
+
+func (u *upload) abort() {
+	if u.file != nil {
+		u.file.abort()
+	}
+}
+
+// persist stores u as the blob at path with version v.
+func (s *Store) persist(u *upload, path string, v uint64) error {
+	if s.dir == "" {
+		return nil
+	}
+	var err error
+	if u.file != nil {
+		err = u.file.commit(path, v)
+	} else {
+		err = writeBlob(path, u.kind, v, u.chunks)
+	}
+	if err != nil {
+		return status.Errorf(codes.Internal, "store the object on disk: %v", err)
+	}
+	return nil
+}
+
+func (s *Store) newBlob(o *object, u *upload, path string, v uint64) *blob {
+	b := &blob{obj: o, version: v, kind: u.kind, size: u.size}
+	if s.dir != "" {
+		b.path = path
+	}
+	if u.file == nil {
+		b.chunks = u.chunks
+	}
+	return b
+}
+
+// Put stores u as the new base of k: its version is one more than the
+// key's latest (base or patch), and earlier patches are dropped.
+func (s *Store) Put(k cache.ObjectKey, u *upload) (uint64, error) {
+	if s.dir == "" && s.maxMemory > 0 && u.size > s.maxMemory {
+		u.abort()
+		return 0, status.Errorf(codes.ResourceExhausted,
+			"object of %d bytes exceeds the cache's memory budget of %d bytes and the cache has no storage directory", u.size, s.maxMemory)
+	}
+	o := s.lockObject(k, true)
+	defer o.wmu.Unlock()
+	s.mu.Lock()
+	v := o.versionLocked() + 1
+	old := o.patches
+	s.mu.Unlock()
+	if err := s.persist(u, s.basePath(k), v); err != nil {
+		s.dropIfEmpty(o)
+		return 0, err
+	}
+	b := s.newBlob(o, u, s.basePath(k), v)
+	s.mu.Lock()
+	if o.base != nil {
+		s.unresidentLocked(o.base)
+	}
+	for _, p := range o.patches {
+		s.unresidentLocked(p)
+	}
+	o.base, o.patches = b, nil
+	s.residentLocked(b)
+	s.mu.Unlock()
+	for _, p := range old {
+		if p.path != "" {
+			_ = os.Remove(p.path)
+		}
+	}
+	return v, nil
+}
+
+// Patch appends u to k as a patch with the next version.
+func (s *Store) Patch(k cache.ObjectKey, u *upload) (uint64, error) {
+	o := s.lockObject(k, false)
+	if o == nil {
+		u.abort()
+		return 0, status.Errorf(codes.NotFound, "object %s not found for patch", k)
+	}
+	defer o.wmu.Unlock()
+	s.mu.Lock()
+	hasBase, n, v := o.base != nil, len(o.patches), o.versionLocked()+1
+	s.mu.Unlock()
+	switch {
+	case !hasBase:
+		u.abort()
+		return 0, status.Errorf(codes.NotFound, "object %s not found for patch", k)
+	case n >= MaxPatches:
+		u.abort()
+		return 0, status.Errorf(codes.FailedPrecondition,
+			"object %s already has %d patches: put the merged object to start again", k, n)
+	}
+	path := s.patchPath(k, v)
+	if err := s.persist(u, path, v); err != nil {
+		return 0, err
+	}
+	b := s.newBlob(o, u, path, v)
+	s.mu.Lock()
+	o.patches = append(o.patches, b)
+	s.residentLocked(b)
+	s.mu.Unlock()
+	return v, nil
+}
+
+func (s *Store) dropIfEmpty(o *object) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if o.base == nil && !o.gone {
+		s.removeLocked(o)
+	}
+}
+
+// snapshot is what a reader sees of an object at one moment.
+type snapshot struct {
+	base    *blob
+	patches []*blob
+}
+
+func (sn snapshot) version() uint64 {
+	if n := len(sn.patches); n > 0 {
+		return sn.patches[n-1].version
+	}
+	return sn.base.version
+}
+
+// Get returns a snapshot of k and marks it recently used.
+func (s *Store) Get(k cache.ObjectKey) (snapshot, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.prefixes[k.Prefix().String()][k.Object]
+	if o == nil || o.base == nil {
+		return snapshot{}, status.Errorf(codes.NotFound, "object %s not found", k)
+	}
+	sn := snapshot{base: o.base, patches: append([]*blob(nil), o.patches...)}
+	for _, b := range append([]*blob{sn.base}, sn.patches...) {
+		if b.elem != nil {
+			s.lru.MoveToFront(b.elem)
+		}
+	}
+	return sn, nil
+}
+
+// each calls fn with every chunk of b: from memory when resident, else from
+// its file (checking every checksum), bringing a blob that fits back into
+// memory.
+func (s *Store) each(b *blob, fn func([]byte) error) error {
+	if b.damaged != nil {
+		return damagedStatus(b, b.damaged)
+	}
+	s.mu.Lock()
+	chunks := b.chunks
+	s.mu.Unlock()
+	if chunks != nil {
+		for _, c := range chunks {
+			if err := fn(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if b.path == "" {
+		return status.Errorf(codes.NotFound, "object %s was evicted from memory", b.obj.key)
+	}
+	keep := s.fits(b.size)
+	var kept [][]byte
+	err := readBlob(b.path, keep, func(c []byte) error {
+		if keep {
+			kept = append(kept, c)
+		}
+		return fn(c)
+	})
+	if errors.Is(err, ErrDamaged) {
+		s.log.Error("cache object damaged on disk", "key", b.obj.key.String(), "err", err)
+		return damagedStatus(b, err)
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		return status.Errorf(codes.NotFound, "object %s not found", b.obj.key)
+	}
+	if err != nil {
+		return err
+	}
+	if keep {
+		s.mu.Lock()
+		if b.chunks == nil && !b.obj.gone {
+			b.chunks = kept
+			if kept == nil {
+				b.chunks = [][]byte{}
+			}
+			s.residentLocked(b)
+		}
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+func damagedStatus(b *blob, err error) error {
+	return status.Errorf(codes.DataLoss,
+		"object %s (version %d) is damaged on disk and will not be served: %v; delete it and put it again",
+		b.obj.key, b.version, err)
+}
+
+// fits reports whether a blob of n bytes may live in memory.
+func (s *Store) fits(n int64) bool {
+	return s.spill <= 0 || n <= s.spill
+}
+
+// residentLocked adds a blob holding its data to the LRU and evicts what
+// the budget no longer allows.
+func (s *Store) residentLocked(b *blob) {
+	if b.chunks == nil || b.elem != nil {
+		return
+	}
+	b.elem = s.lru.PushFront(b)
+	s.resident += b.size
+	for s.maxMemory > 0 && s.resident > s.maxMemory && s.lru.Len() > 1 {
+		victim := s.lru.Back().Value.(*blob)
+		if victim == b {
+			break
+		}
+		if victim.path == "" {
+			// Nothing on disk: evicting the data loses the object.
+			s.removeLocked(victim.obj)
+			continue
+		}
+		s.unresidentLocked(victim)
+	}
+}
+
+func (s *Store) unresidentLocked(b *blob) {
+	if b.elem != nil {
+		s.lru.Remove(b.elem)
+		b.elem = nil
+		s.resident -= b.size
+	}
+	b.chunks = nil
+}
+
+// removeLocked forgets o and its resident data (not its files).
+func (s *Store) removeLocked(o *object) {
+	if o.base != nil {
+		s.unresidentLocked(o.base)
+	}
+	for _, p := range o.patches {
+		s.unresidentLocked(p)
+	}
+	o.gone = true
+	p := o.key.Prefix().String()
+	if objs := s.prefixes[p]; objs[o.key.Object] == o {
+		delete(objs, o.key.Object)
+		if len(objs) == 0 {
+			delete(s.prefixes, p)
+		}
+	}
+}
+
+// Delete removes every object matched by pattern (a key, a prefix or
+// "<app>/*") from memory and disk. Deleting nothing is not an error.
+func (s *Store) Delete(pattern cache.ObjectKey) error {
+	var victims []*object
+	s.mu.Lock()
+	for p, objs := range s.prefixes {
+		for id, o := range objs {
+			if pattern.Contains(cache.ObjectKey{App: o.key.App, Session: o.key.Session, Object: id}) {
+				victims = append(victims, o)
+			}
+		}
+		_ = p
+	}
+	for _, o := range victims {
+		s.removeLocked(o)
+	}
+	s.mu.Unlock()
+	if s.dir == "" {
+		return nil
+	}
+	var paths []string
+	switch {
+	case pattern.IsWildcard():
+		paths = []string{filepath.Join(s.dir, pattern.App)}
+	case pattern.IsPrefix():
+		paths = []string{filepath.Join(s.dir, pattern.App, pattern.Session)}
+	default:
+		// Take the writer lock so a put in flight does not recreate files
+		// after they are removed.
+		for _, o := range victims {
+			o.wmu.Lock()
+			o.wmu.Unlock() //nolint:staticcheck // a barrier, not a critical section
+		}
+		matches, _ := filepath.Glob(filepath.Join(s.dir, pattern.App, pattern.Session, globEscape(pattern.Object)+".*"))
+		for _, m := range matches {
+			if id, _, ok := parseFileName(filepath.Base(m)); ok && id == pattern.Object {
+				paths = append(paths, m)
+			}
+		}
+	}
+	for _, p := range paths {
+		if err := os.RemoveAll(p); err != nil {
+			return status.Errorf(codes.Internal, "delete %s: %v", p, err)
+		}
+	}
+	return nil
+}
+
+func globEscape(s string) string {
+	r := strings.NewReplacer(`*`, `\*`, `?`, `\?`, `[`, `\[`)
+	return r.Replace(s)
+}
+
+// Info describes one stored object.
+type Info struct {
+	Key     cache.ObjectKey
+	Version uint64
+	Size    int64
+	Patches int
+}
+
+// List returns the objects under prefix (all when prefix is empty), sorted
+// by key.
+func (s *Store) List(match func(cache.ObjectKey) bool) []Info {
+	s.mu.Lock()
+	var out []Info
+	for _, objs := range s.prefixes {
+		for _, o := range objs {
+			if o.base == nil || (match != nil && !match(o.key)) {
+				continue
+			}
+			out = append(out, Info{Key: o.key, Version: o.versionLocked(), Size: o.sizeLocked(), Patches: len(o.patches)})
+		}
+	}
+	s.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Key.String() < out[j].Key.String() })
+	return out
+}
+
+// parseFileName splits "<obj>.obj" and "<obj>.p<version>" file names.
+func parseFileName(name string) (id string, patch uint64, ok bool) {
+	if id, found := strings.CutSuffix(name, ".obj"); found {
+		return id, 0, id != ""
+	}
+	i := strings.LastIndex(name, ".p")
+	if i <= 0 {
+		return "", 0, false
+	}
+	v, err := strconv.ParseUint(name[i+2:], 10, 64)
+	if err != nil || v == 0 {
+		return "", 0, false
+	}
+	return name[:i], v, true
+}
+
+// load reads what the directory holds: every object with its base and the
+// patches newer than it. Temporary files of interrupted writes are removed;
+// damaged files are kept and reported, and reads of them fail.
+func (s *Store) load() error {
+	if s.dir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		return fmt.Errorf("create the cache directory: %w", err)
+	}
+	apps, err := os.ReadDir(s.dir)
+	if err != nil {
+		return fmt.Errorf("read the cache directory: %w", err)
+	}
+	var objects, damaged int
+	for _, app := range apps {
+		if !app.IsDir() {
+			continue
+		}
+		ssns, _ := os.ReadDir(filepath.Join(s.dir, app.Name()))
+		for _, ssn := range ssns {
+			if !ssn.IsDir() {
+				continue
+			}
+			n, d := s.loadPrefix(app.Name(), ssn.Name())
+			objects += n
+			damaged += d
+		}
+	}
+	if objects > 0 || damaged > 0 {
+		s.log.Info("cache objects loaded from disk", "objects", objects, "damaged", damaged, "dir", s.dir)
+	}
+	return nil
+}
+
+func (s *Store) loadPrefix(app, ssn string) (objects, damaged int) {
+	dir := filepath.Join(s.dir, app, ssn)
+	entries, _ := os.ReadDir(dir)
+	patches := map[string][]*blob{}
+	for _, e := range entries {
+		name := e.Name()
+		path := filepath.Join(dir, name)
+		if strings.HasPrefix(name, ".tmp-") {
+			_ = os.Remove(path)
+			continue
+		}
+		id, pv, ok := parseFileName(name)
+		if !ok || e.IsDir() {
+			continue
+		}
+		k, err := cache.ParseKey(app + "/" + ssn + "/" + id)
+		if err != nil {
+			s.log.Warn("ignoring a file whose name is not a cache key", "path", path, "err", err)
+			continue
+		}
+		info, err := statBlob(path)
+		if err != nil && !errors.Is(err, ErrDamaged) {
+			s.log.Warn("cannot read a cache file", "path", path, "err", err)
+			continue
+		}
+		o := s.lookup(k, true)
+		b := &blob{obj: o, version: info.version, kind: info.kind, size: int64(info.size), path: path, damaged: err}
+		if err != nil {
+			damaged++
+			s.log.Error("cache file damaged; reads of it will fail until it is deleted or put again", "key", k.String(), "err", err)
+			b.version = pv
+		}
+		if pv == 0 {
+			o.base = b
+			objects++
+		} else {
+			if err == nil && info.version != pv {
+				b.damaged = fmt.Errorf("%s: %w (version %d in a file named for %d)", path, ErrDamaged, info.version, pv)
+			}
+			b.version = pv
+			patches[id] = append(patches[id], b)
+		}
+	}
+	for id, ps := range patches {
+		o := s.lookup(cache.ObjectKey{App: app, Session: ssn, Object: id}, false)
+		sort.Slice(ps, func(i, j int) bool { return ps[i].version < ps[j].version })
+		for _, p := range ps {
+			if o.base == nil || p.version <= o.base.version {
+				// Left behind by a put that replaced the base.
+				_ = os.Remove(p.path)
+				continue
+			}
+			o.patches = append(o.patches, p)
+		}
+	}
+	s.mu.Lock()
+	for id, o := range s.prefixes[app+"/"+ssn] {
+		if o.base == nil {
+			delete(s.prefixes[app+"/"+ssn], id)
+		}
+	}
+	s.mu.Unlock()
+	return objects, damaged
+}
