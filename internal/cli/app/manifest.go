@@ -83,8 +83,6 @@ func (s *Seconds) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-var goTypeRE = regexp.MustCompile(` in type [\w.]+`)
-
 // parseManifests reads one or more documents separated by "---". name is the
 // file's name for messages.
 func parseManifests(name string, data []byte) ([]Manifest, error) {
@@ -98,8 +96,9 @@ func parseManifests(name string, data []byte) ([]Manifest, error) {
 			break
 		}
 		if err != nil {
-			// yaml.v3 names our Go types ("in type app.Spec"); readers know the fields.
-			msg := goTypeRE.ReplaceAllString(err.Error(), "")
+			// yaml.v3 names our Go types ("in type app.Spec"); readers know the
+			// fields. Compiled here, not at init: only a failing run needs it.
+			msg := regexp.MustCompile(` in type [\w.]+`).ReplaceAllString(err.Error(), "")
 			return nil, fmt.Errorf("%s: document %d: %s", name, i, msg)
 		}
 		if m.Metadata.Name == "" {

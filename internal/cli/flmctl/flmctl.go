@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -36,9 +37,8 @@ const (
 // returns the exit code. Ctrl-C (SIGINT) and SIGTERM cancel the command's
 // context; a second one kills the process, in case a command hangs.
 func Main() int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptContext()
 	defer stop()
-	context.AfterFunc(ctx, stop) // restore the default handlers after the first signal
 	f := cmdutil.New(iostreams.System(os.LookupEnv), os.LookupEnv, version.Info())
 	if len(os.Args) > 0 {
 		f.ExecutableName = strings.TrimSuffix(filepath.Base(os.Args[0]), ".exe")
@@ -60,6 +60,59 @@ func Run(ctx context.Context, f *cmdutil.Factory, args []string) int {
 	printError(f, failed, err, code)
 	return code
 }
+
+// interruptContext returns a context that the first SIGINT or SIGTERM
+// cancels; the default handlers are then back, so a second one kills the
+// process. context.Cause tells the signal, as for signal.NotifyContext.
+// stop releases the context.
+//
+// The handler is installed by the first call of Done, not here: os/signal
+// starts a goroutine and an OS thread for it, about 0.3 ms, a tenth of what
+// "flmctl --help" costs, and help, version and completion never wait on
+// their context. Any command that can block does call Done first, directly,
+// through a child context or through gRPC. Before that, Ctrl-C has its
+// default effect: the process dies of SIGINT, which shells report as 130,
+// like ExitInterrupted.
+func interruptContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	c := &interruptCtx{Context: ctx, cancel: cancel, sigs: make(chan os.Signal, 1)}
+	return c, c.stop
+}
+
+// interruptCtx is the context of interruptContext. Its embedded context is
+// the one the signal cancels; child contexts find it through Value and
+// Done, as they do for signal.NotifyContext.
+type interruptCtx struct {
+	context.Context
+	cancel context.CancelCauseFunc
+	sigs   chan os.Signal
+	once   sync.Once // installs the handler
+}
+
+func (c *interruptCtx) Done() <-chan struct{} {
+	c.once.Do(c.listen)
+	return c.Context.Done()
+}
+
+func (c *interruptCtx) listen() {
+	signal.Notify(c.sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case sig := <-c.sigs:
+			signal.Stop(c.sigs)
+			c.cancel(errors.New(sig.String() + " signal received"))
+		case <-c.Context.Done():
+		}
+	}()
+}
+
+func (c *interruptCtx) stop() {
+	c.once.Do(func() {}) // no handler after stop
+	c.cancel(nil)
+	signal.Stop(c.sigs)
+}
+
+func (c *interruptCtx) String() string { return "flmctl.interruptContext" }
 
 // exitCode is the one mapping from a command's error to the exit code.
 func exitCode(ctx context.Context, err error) int {

@@ -18,7 +18,30 @@ const (
 	tablePadding  = 3
 )
 
-var cellReplacer = strings.NewReplacer("\t", " ", "\r\n", " ", "\n", " ", "\r", " ")
+// oneLine returns s with each tab and line break ("\n", "\r\n" or "\r"),
+// which would break the table's layout, as one space. (A package-level
+// strings.Replacer would do the same, but costs every start of flmctl.)
+func oneLine(s string) string {
+	if !strings.ContainsAny(s, "\t\r\n") {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\r':
+			if i+1 < len(s) && s[i+1] == '\n' {
+				i++
+			}
+			b.WriteByte(' ')
+		case '\t', '\n':
+			b.WriteByte(' ')
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
 
 func (p *Printer) printTable(w io.Writer, l *List) error {
 	wide := p.format == FormatWide
@@ -37,7 +60,7 @@ func (p *Printer) printTable(w io.Writer, l *List) error {
 	row := make([]string, len(cols))
 	if !p.opts.NoHeaders {
 		for j, i := range cols {
-			row[j] = strings.ToUpper(cellReplacer.Replace(l.Columns[i].Header))
+			row[j] = strings.ToUpper(oneLine(l.Columns[i].Header))
 		}
 		writeRow(row)
 	}
@@ -92,7 +115,7 @@ func (p *Printer) cell(v any, now time.Time) string {
 	default:
 		s = fmt.Sprint(v)
 	}
-	return cellReplacer.Replace(s)
+	return oneLine(s)
 }
 
 // NoTime is what FormatTime prints for a zero time.
