@@ -89,6 +89,15 @@ func New(opts Options) (*Cache, error) {
 	return &Cache{store: st, advertise: opts.Advertise, compress: opts.Compress, log: log}, nil
 }
 
+// Close writes what is still queued for the disk. Stop serving first.
+func (c *Cache) Close() { c.store.Close() }
+
+// Handshake is not supported: the cache has no authentication
+// (flame-protocol.md §9). flight.BaseFlightServer would accept it.
+func (c *Cache) Handshake(flight.FlightService_HandshakeServer) error {
+	return status.Error(codes.Unimplemented, "Handshake is not implemented")
+}
+
 // Register adds the Flight service to g.
 func (c *Cache) Register(g *grpc.Server) { flight.RegisterFlightServiceServer(g, c) }
 
@@ -204,6 +213,10 @@ func (c *Cache) receive(rdr *flight.Reader, key cache.ObjectKey, patch bool) (*u
 	if batches == 0 {
 		return nil, invalid("No data received: the upload had a schema but no record batch")
 	}
+	if u.file == nil && len(u.chunks) == 0 {
+		// Batches without rows: an empty object, still sent as one row.
+		u.chunks = [][]byte{nil}
+	}
 	return u, nil
 }
 
@@ -274,7 +287,9 @@ func (c *Cache) DoGet(t *flight.Ticket, stream flight.FlightService_DoGetServer)
 	if err != nil {
 		return err
 	}
-	if sn.base.kind == kindTable {
+	// A client already at the current version gets "not modified", tables
+	// included (flame-protocol.md §9.4: that row comes first).
+	if sn.base.kind == kindTable && (have == 0 || uint64(have) != sn.version()) {
 		return c.sendTable(sn, stream)
 	}
 	cur := sn.version()

@@ -32,8 +32,9 @@ type blob struct {
 	damaged error  // why the file cannot be served, nil when it can
 
 	// Guarded by Store.mu.
-	chunks [][]byte      // the data when resident, nil otherwise
-	elem   *list.Element // its place in the LRU while resident
+	pending bool          // waiting for the flusher: pinned in memory
+	chunks  [][]byte      // the data when resident, nil otherwise
+	elem    *list.Element // its place in the LRU while resident
 }
 
 // object is one key: a base and the patches written after it.
@@ -81,16 +82,58 @@ type Store struct {
 	prefixes map[string]map[string]*object // "<app>/<ssn>" → object id → object
 	lru      *list.List                    // resident blobs, most recent first
 	resident int64
+	flush    *flusher // nil without a directory
+}
+
+// currentLocked reports whether b is still the base or a patch of a live
+// object.
+func (b *blob) currentLocked() bool {
+	o := b.obj
+	if o.gone {
+		return false
+	}
+	if o.base == b {
+		return true
+	}
+	for _, p := range o.patches {
+		if p == b {
+			return true
+		}
+	}
+	return false
 }
 
 func newStore(dir string, maxMemory, spill int64, log *slog.Logger) *Store {
-	return &Store{
+	s := &Store{
 		dir:       dir,
 		maxMemory: maxMemory,
 		spill:     spill,
 		log:       log,
 		prefixes:  map[string]map[string]*object{},
 		lru:       list.New(),
+	}
+	if dir != "" {
+		limit := int64(256 << 20)
+		if maxMemory > 0 {
+			limit = min(limit, max(maxMemory/2, spill))
+		}
+		s.flush = newFlusher(s, limit)
+	}
+	return s
+}
+
+// Flush waits until every change so far is on disk.
+func (s *Store) Flush() {
+	if s.flush != nil {
+		s.flush.flush()
+	}
+}
+
+// Close writes what is still queued for the disk. The store must not be
+// used afterwards.
+func (s *Store) Close() {
+	if s.flush != nil {
+		s.flush.close()
 	}
 }
 
@@ -153,18 +196,12 @@ func (u *upload) abort() {
 	}
 }
 
-// persist stores u as the blob at path with version v.
-func (s *Store) persist(u *upload, path string, v uint64) error {
-	if s.dir == "" {
-		return nil
-	}
-	var err error
-	if u.file != nil {
-		err = u.file.commit(path, v)
-	} else {
-		err = writeBlob(path, u.kind, v, u.chunks)
-	}
-	if err != nil {
+// commitSpilled moves a spilled upload into place, in turn with the other
+// disk changes.
+func (s *Store) commitSpilled(u *upload, path string, v uint64) error {
+	res := make(chan error, 1)
+	s.flush.push(diskOp{commit: u.file, path: path, version: v, result: res})
+	if err := <-res; err != nil {
 		return status.Errorf(codes.Internal, "store the object on disk: %v", err)
 	}
 	return nil
@@ -174,9 +211,13 @@ func (s *Store) newBlob(o *object, u *upload, path string, v uint64) *blob {
 	b := &blob{obj: o, version: v, kind: u.kind, size: u.size}
 	if s.dir != "" {
 		b.path = path
+		b.pending = u.file == nil
 	}
 	if u.file == nil {
 		b.chunks = u.chunks
+		if b.chunks == nil {
+			b.chunks = [][]byte{}
+		}
 	}
 	return b
 }
@@ -193,27 +234,36 @@ func (s *Store) Put(k cache.ObjectKey, u *upload) (uint64, error) {
 	defer o.wmu.Unlock()
 	s.mu.Lock()
 	v := o.versionLocked() + 1
-	old := o.patches
 	s.mu.Unlock()
-	if err := s.persist(u, s.basePath(k), v); err != nil {
-		s.dropIfEmpty(o)
-		return 0, err
+	path := s.basePath(k)
+	if u.file != nil {
+		if err := s.commitSpilled(u, path, v); err != nil {
+			s.dropIfEmpty(o)
+			return 0, err
+		}
+	} else if s.flush != nil {
+		s.flush.reserve(u.size)
 	}
-	b := s.newBlob(o, u, s.basePath(k), v)
+	b := s.newBlob(o, u, path, v)
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	var stale []string
 	if o.base != nil {
 		s.unresidentLocked(o.base)
 	}
 	for _, p := range o.patches {
 		s.unresidentLocked(p)
+		if p.path != "" {
+			stale = append(stale, p.path)
+		}
 	}
 	o.base, o.patches = b, nil
 	s.residentLocked(b)
-	s.mu.Unlock()
-	for _, p := range old {
-		if p.path != "" {
-			_ = os.Remove(p.path)
-		}
+	if b.pending {
+		s.flush.push(diskOp{write: b})
+	}
+	if len(stale) > 0 {
+		s.flush.push(diskOp{remove: stale})
 	}
 	return v, nil
 }
@@ -235,18 +285,25 @@ func (s *Store) Patch(k cache.ObjectKey, u *upload) (uint64, error) {
 		return 0, status.Errorf(codes.NotFound, "object %s not found for patch", k)
 	case n >= MaxPatches:
 		u.abort()
-		return 0, status.Errorf(codes.FailedPrecondition,
+		return 0, status.Errorf(codes.InvalidArgument,
 			"object %s already has %d patches: put the merged object to start again", k, n)
 	}
 	path := s.patchPath(k, v)
-	if err := s.persist(u, path, v); err != nil {
-		return 0, err
+	if u.file != nil {
+		if err := s.commitSpilled(u, path, v); err != nil {
+			return 0, err
+		}
+	} else if s.flush != nil {
+		s.flush.reserve(u.size)
 	}
 	b := s.newBlob(o, u, path, v)
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	o.patches = append(o.patches, b)
 	s.residentLocked(b)
-	s.mu.Unlock()
+	if b.pending {
+		s.flush.push(diskOp{write: b})
+	}
 	return v, nil
 }
 
@@ -360,18 +417,34 @@ func (s *Store) residentLocked(b *blob) {
 	}
 	b.elem = s.lru.PushFront(b)
 	s.resident += b.size
-	for s.maxMemory > 0 && s.resident > s.maxMemory && s.lru.Len() > 1 {
-		victim := s.lru.Back().Value.(*blob)
-		if victim == b {
-			break
-		}
-		if victim.path == "" {
+	s.evictLocked(b)
+}
+
+// evictLocked drops the least recently used data until the budget holds,
+// sparing keep and blobs not yet on disk.
+func (s *Store) evictLocked(keep *blob) {
+	for e := s.lru.Back(); e != nil && s.maxMemory > 0 && s.resident > s.maxMemory; {
+		victim := e.Value.(*blob)
+		e = e.Prev()
+		switch {
+		case victim == keep || victim.pending:
+		case victim.path == "":
 			// Nothing on disk: evicting the data loses the object.
-			s.removeLocked(victim.obj)
-			continue
+			if victim.obj != keep.objOrNil() {
+				s.removeLocked(victim.obj)
+				e = s.lru.Back() // removeLocked may have taken e too
+			}
+		default:
+			s.unresidentLocked(victim)
 		}
-		s.unresidentLocked(victim)
 	}
+}
+
+func (b *blob) objOrNil() *object {
+	if b == nil {
+		return nil
+	}
+	return b.obj
 }
 
 func (s *Store) unresidentLocked(b *blob) {
@@ -404,47 +477,29 @@ func (s *Store) removeLocked(o *object) {
 // Delete removes every object matched by pattern (a key, a prefix or
 // "<app>/*") from memory and disk. Deleting nothing is not an error.
 func (s *Store) Delete(pattern cache.ObjectKey) error {
-	var victims []*object
 	s.mu.Lock()
-	for p, objs := range s.prefixes {
-		for id, o := range objs {
-			if pattern.Contains(cache.ObjectKey{App: o.key.App, Session: o.key.Session, Object: id}) {
+	defer s.mu.Unlock()
+	var victims []*object
+	for _, objs := range s.prefixes {
+		for _, o := range objs {
+			if pattern.Contains(o.key) {
 				victims = append(victims, o)
 			}
 		}
-		_ = p
 	}
 	for _, o := range victims {
 		s.removeLocked(o)
 	}
-	s.mu.Unlock()
-	if s.dir == "" {
+	if s.flush == nil {
 		return nil
 	}
-	var paths []string
 	switch {
 	case pattern.IsWildcard():
-		paths = []string{filepath.Join(s.dir, pattern.App)}
+		s.flush.push(diskOp{remove: []string{filepath.Join(s.dir, pattern.App)}})
 	case pattern.IsPrefix():
-		paths = []string{filepath.Join(s.dir, pattern.App, pattern.Session)}
+		s.flush.push(diskOp{remove: []string{filepath.Join(s.dir, pattern.App, pattern.Session)}})
 	default:
-		// Take the writer lock so a put in flight does not recreate files
-		// after they are removed.
-		for _, o := range victims {
-			o.wmu.Lock()
-			o.wmu.Unlock() //nolint:staticcheck // a barrier, not a critical section
-		}
-		matches, _ := filepath.Glob(filepath.Join(s.dir, pattern.App, pattern.Session, globEscape(pattern.Object)+".*"))
-		for _, m := range matches {
-			if id, _, ok := parseFileName(filepath.Base(m)); ok && id == pattern.Object {
-				paths = append(paths, m)
-			}
-		}
-	}
-	for _, p := range paths {
-		if err := os.RemoveAll(p); err != nil {
-			return status.Errorf(codes.Internal, "delete %s: %v", p, err)
-		}
+		s.flush.push(diskOp{removeKey: &pattern})
 	}
 	return nil
 }

@@ -123,6 +123,7 @@ type Server struct {
 	grpcFront  *grpc.Server
 	grpcBack   *grpc.Server
 	grpcCache  *grpc.Server
+	cache      *objectcache.Cache
 	endpoints  Endpoints
 	wg         sync.WaitGroup
 	stopOnce   sync.Once
@@ -291,6 +292,7 @@ func (s *Server) startCache() error {
 	if err != nil {
 		return err
 	}
+	s.cache = c
 	l, err := listenTCP(s.opts.CacheAddr, "object cache", "--cache-listen")
 	if err != nil {
 		return err
@@ -378,6 +380,9 @@ func (s *Server) Stop() {
 			}
 		}
 		s.wg.Wait()
+		if s.cache != nil {
+			s.cache.Close()
+		}
 		if s.exec != nil {
 			s.exec.Stop()
 		}
