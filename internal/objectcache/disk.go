@@ -13,20 +13,22 @@ import (
 
 // On-disk format of one stored blob (a base object or a patch):
 //
-//	header   "FLMCACHE" | format u8 (=1) | kind u8 | 6 zero bytes
+//	header   "FLMCACHE" | format u8 (=1) | kind u8 | 6 zero bytes | version u64
 //	chunk*   len u32 | crc32c(data) u32 | data        (len < 0xFFFFFFFF)
 //	trailer  0xFFFFFFFF | chunks u32 | size u64 | version u64 | crc32c(the 24 bytes before) u32
 //
 // All integers are little-endian. Every chunk carries its own checksum, so a
 // damaged file is detected while it is read, before any of the damaged
 // chunk is served. The trailer is written last and a blob is renamed into
-// place only when complete, so a torn write shows as a missing trailer.
+// place only when complete, so a torn write shows as a missing trailer. The
+// version is in the header too, so that a file whose end is damaged still
+// says which version it was (a later put must not reuse that number).
 // Files are not fsynced: the cache is not the system of record, and the
 // checksums catch what a crash leaves behind.
 const (
 	fileMagic   = "FLMCACHE"
 	fileFormat  = 1
-	headerSize  = 16
+	headerSize  = 24
 	trailerSize = 4 + 4 + 8 + 8 + 4
 	endMarker   = 0xFFFFFFFF
 )
@@ -101,6 +103,11 @@ func (bw *blobWriter) commit(path string, version uint64) error {
 	if bw.err == nil {
 		bw.err = bw.w.Flush()
 	}
+	if bw.err == nil {
+		var v [8]byte
+		binary.LittleEndian.PutUint64(v[:], version)
+		_, bw.err = bw.f.WriteAt(v[:], 16)
+	}
 	if err := bw.f.Close(); bw.err == nil {
 		bw.err = err
 	}
@@ -154,10 +161,11 @@ func statBlob(path string) (blobInfo, error) {
 	if err != nil {
 		return blobInfo{}, err
 	}
+	var info blobInfo
 	damaged := func(why string) (blobInfo, error) {
-		return blobInfo{}, fmt.Errorf("%s: %w (%s)", path, ErrDamaged, why)
+		return info, fmt.Errorf("%s: %w (%s)", path, ErrDamaged, why)
 	}
-	if fi.Size() < headerSize+trailerSize {
+	if fi.Size() < headerSize {
 		return damaged("too short")
 	}
 	var h [headerSize]byte
@@ -167,6 +175,10 @@ func statBlob(path string) (blobInfo, error) {
 	if string(h[:8]) != fileMagic || h[8] != fileFormat || (h[9] != kindOpaque && h[9] != kindTable) {
 		return damaged("bad header")
 	}
+	info.kind, info.version = h[9], binary.LittleEndian.Uint64(h[16:])
+	if fi.Size() < headerSize+trailerSize {
+		return damaged("too short")
+	}
 	var t [trailerSize]byte
 	if _, err := f.ReadAt(t[:], fi.Size()-trailerSize); err != nil {
 		return blobInfo{}, err
@@ -175,12 +187,11 @@ func statBlob(path string) (blobInfo, error) {
 		binary.LittleEndian.Uint32(t[24:]) != crc32.Checksum(t[:24], castagnoli) {
 		return damaged("incomplete or bad trailer")
 	}
-	info := blobInfo{
-		kind:    h[9],
-		chunks:  binary.LittleEndian.Uint32(t[4:]),
-		size:    binary.LittleEndian.Uint64(t[8:]),
-		version: binary.LittleEndian.Uint64(t[16:]),
+	if binary.LittleEndian.Uint64(t[16:]) != info.version {
+		return damaged("header and trailer disagree on the version")
 	}
+	info.chunks = binary.LittleEndian.Uint32(t[4:])
+	info.size = binary.LittleEndian.Uint64(t[8:])
 	if uint64(fi.Size()) != headerSize+trailerSize+8*uint64(info.chunks)+info.size {
 		return damaged("length does not match its trailer")
 	}

@@ -213,9 +213,17 @@ func (c *Cache) receive(rdr *flight.Reader, key cache.ObjectKey, patch bool) (*u
 	if batches == 0 {
 		return nil, invalid("No data received: the upload had a schema but no record batch")
 	}
-	if u.file == nil && len(u.chunks) == 0 {
+	switch {
+	case u.file != nil:
+	case len(u.chunks) == 0:
 		// Batches without rows: an empty object, still sent as one row.
 		u.chunks = [][]byte{nil}
+	case len(u.chunks) > 1:
+		// Upstream stores the rows of an upload as one blob and sends it
+		// back as one row: readers that take the first base row, or one
+		// patch per row, depend on it. Only uploads that spilled to disk
+		// (too big for one message anyway) keep their chunks.
+		u.chunks = [][]byte{bytes.Join(u.chunks, nil)}
 	}
 	return u, nil
 }

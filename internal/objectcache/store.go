@@ -616,7 +616,6 @@ func (s *Store) loadPrefix(app, ssn string) (objects, damaged int) {
 		if err != nil {
 			damaged++
 			s.log.Error("cache file damaged; reads of it will fail until it is deleted or put again", "key", k.String(), "err", err)
-			b.version = pv
 		}
 		if pv == 0 {
 			o.base = b

@@ -387,10 +387,15 @@ func TestDamagedFile(t *testing.T) {
 			t.Fatalf("%s: damaged object served: %q", ref.Key, got)
 		}
 		wantCode(t, err, client.CodeInternal, "damaged on disk")
-		// Putting it again repairs it.
+		// Putting it again repairs it, with a version after the damaged
+		// one (the header still says which it was), so that no client
+		// holding the old number mistakes the new data for it.
 		fixed, err := cc2.Put(ctx, ref.Key, []byte("ok"))
 		if err != nil {
 			t.Fatal(err)
+		}
+		if fixed.Version != ref.Version+1 {
+			t.Errorf("%s: repaired at version %d, want %d", ref.Key, fixed.Version, ref.Version+1)
 		}
 		if got, err := cc2.Get(ctx, fixed); err != nil || string(got) != "ok" {
 			t.Fatalf("%s after a new put: %q, %v", ref.Key, got, err)
