@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -88,6 +89,17 @@ func (s *testService) OnTaskInvoke(_ context.Context, tc *service.TaskContext) (
 		return fmt.Appendf(nil, "%d/%d/%d", os.Getpid(), s.enters.Load(), n), nil
 	case in == "common":
 		return s.common, nil
+	case strings.HasPrefix(in, "hold:"):
+		// Write our pid beside the FIFO, then block until the test opens
+		// the FIFO for writing and closes it.
+		fifo := strings.TrimPrefix(in, "hold:")
+		if err := os.WriteFile(fifo+".pid", []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
+			return nil, err
+		}
+		if _, err := os.ReadFile(fifo); err != nil {
+			return nil, err
+		}
+		return []byte("released"), nil
 	case in == "nil":
 		return nil, nil
 	}

@@ -365,8 +365,13 @@ func (e *executor) serve() {
 			return
 		}
 		res, lostErr := e.invoke(in, task)
-		if res == nil { // manager stopping
-			return
+		if res == nil {
+			if lostErr != nil { // not delivered: requeued by the unbind
+				e.cause = lostErr
+				e.log.Warn("instance gone before it received a task", "err", lostErr)
+				e.setState(flamev1.ExecutorState_ExecutorUnbinding)
+			}
+			return // else the manager is stopping
 		}
 		if !e.complete(res) {
 			return
@@ -382,7 +387,8 @@ func (e *executor) serve() {
 
 // invoke runs task on the instance. It returns the result to report, and
 // the loss when the instance died or its connection broke (the process is
-// stopped by then). A nil result means the manager is stopping.
+// stopped by then). A nil result means the manager is stopping, or, with a
+// loss, that the task never reached the instance.
 func (e *executor) invoke(in *instance, task *flamev1.Task) (*flamev1.TaskResult, *InstanceExitError) {
 	e.tc.TaskId = task.GetMetadata().GetId()
 	e.tc.SessionId = task.GetSpec().GetSessionId()
@@ -401,6 +407,13 @@ func (e *executor) invoke(in *instance, task *flamev1.Task) (*flamev1.TaskResult
 	if in.lost(err) {
 		stoppedByUs := !in.dead()
 		in.stop(e.m.stopGrace)
+		if notDelivered(err) {
+			// The instance was already going (told to stop by someone else,
+			// its socket gone) and never saw the task: the task is not its
+			// failure. Unbinding with the cause puts it back in the queue
+			// for the next instance.
+			return nil, in.exitError("before it received task "+e.tc.TaskId, stoppedByUs, err)
+		}
 		lostErr := in.exitError("running task "+e.tc.TaskId, stoppedByUs, err)
 		return &flamev1.TaskResult{ReturnCode: -1, Message: proto.String(validUTF8(lostErr.Error()))}, lostErr
 	}
@@ -474,4 +487,16 @@ func validUTF8(s string) string {
 		return s
 	}
 	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// notDelivered reports whether a failed call never reached the instance:
+// the connection could not be made (the socket is gone or refuses), as
+// opposed to a connection that broke while the call was in progress.
+// grpc-go reports both as UNAVAILABLE and tells them apart only in the text.
+func notDelivered(err error) bool {
+	if status.Code(err) != codes.Unavailable {
+		return false
+	}
+	msg := status.Convert(err).Message()
+	return strings.Contains(msg, "while dialing") || strings.Contains(msg, "connection refused")
 }
