@@ -5,9 +5,11 @@ package cmdutil
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/flmctl/flmctl/internal/cli/iostreams"
+	"github.com/flmctl/flmctl/pkg/cache"
 	"github.com/flmctl/flmctl/pkg/client"
 	"github.com/flmctl/flmctl/pkg/contexts"
 )
@@ -52,9 +54,15 @@ type Factory struct {
 	// Client connects to the cluster of Config, once; later calls return the
 	// same connection. Close closes it.
 	Client func(ctx context.Context) (*client.Connection, error)
+	// Cache returns a client of the object cache of Config (its
+	// cache.endpoint after FLAME_CACHE_ENDPOINT, and its CA file), once;
+	// later calls return the same client. It dials on first use. Close
+	// closes it.
+	Cache func() (*cache.Client, error)
 
-	mu   sync.Mutex
-	conn *client.Connection
+	mu    sync.Mutex
+	conn  *client.Connection
+	cache *cache.Client
 }
 
 // New returns a Factory over ios whose Config and Client follow Globals and
@@ -74,6 +82,7 @@ func New(ios *iostreams.IOStreams, lookupEnv func(string) (string, bool), build 
 		return contexts.Resolve(f.ContextOptions(""))
 	})
 	f.Client = f.dial
+	f.Cache = f.cacheClient
 	return f
 }
 
@@ -118,14 +127,37 @@ func (f *Factory) dial(ctx context.Context) (*client.Connection, error) {
 	return conn, nil
 }
 
-// Close closes the connection made by Client, if any.
+func (f *Factory) cacheClient() (*cache.Client, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cache != nil {
+		return f.cache, nil
+	}
+	cfg, err := f.Config()
+	if err != nil {
+		return nil, err
+	}
+	c, err := cache.NewResolved(cfg)
+	if err != nil {
+		return nil, err
+	}
+	f.cache = c
+	return c, nil
+}
+
+// Close closes the connection made by Client and the cache client made by
+// Cache, if any.
 func (f *Factory) Close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.conn == nil {
-		return nil
+	var errs []error
+	if f.conn != nil {
+		errs = append(errs, f.conn.Close())
+		f.conn = nil
 	}
-	err := f.conn.Close()
-	f.conn = nil
-	return err
+	if f.cache != nil {
+		errs = append(errs, f.cache.Close())
+		f.cache = nil
+	}
+	return errors.Join(errs...)
 }

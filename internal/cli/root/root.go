@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/flmctl/flmctl/internal/cli/app"
+	"github.com/flmctl/flmctl/internal/cli/cache"
 	"github.com/flmctl/flmctl/internal/cli/cluster"
 	"github.com/flmctl/flmctl/internal/cli/cmdutil"
 	"github.com/flmctl/flmctl/internal/cli/completion"
@@ -117,6 +118,7 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 		appCmd,
 		sessionCmd,
 		taskCmd,
+		cache.NewCmdCache(f),
 		clusterCmd,
 		nodeCmd,
 		executorCmd,
