@@ -48,8 +48,10 @@ type Options struct {
 	// instances.
 	Advertise string
 	// Compress sends downloads as ZSTD-compressed Arrow IPC, as upstream
-	// does. Uncompressible data then costs CPU for nothing, so it is off
-	// unless asked for; clients read both.
+	// does. It is off unless asked for (clients read both): measured on
+	// loopback with random data, it halves bulk download throughput, and
+	// arrow-go makes a new ZSTD encoder per stream, which costs a small
+	// download about 1.8 ms instead of 65 µs.
 	Compress bool
 	// Logger receives the cache's logs; nil discards them.
 	Logger *slog.Logger

@@ -71,6 +71,10 @@ type Options struct {
 	// CacheMaxMemory is the byte budget of objects the cache holds in
 	// memory; 0 means 1 GiB, negative means no limit.
 	CacheMaxMemory int64
+	// CacheCompress sends downloads ZSTD-compressed, as upstream's cache
+	// does: worth it for compressible data on a slow network, a loss on
+	// loopback (see objectcache.Options.Compress).
+	CacheCompress bool
 	// Logger receives every component's logs; nil discards them.
 	Logger *slog.Logger
 	// ResReq is the default session resource requirement; nil means 1 CPU
@@ -287,6 +291,7 @@ func (s *Server) startCache() error {
 	c, err := objectcache.New(objectcache.Options{
 		Dir:       dir,
 		MaxMemory: s.opts.CacheMaxMemory,
+		Compress:  s.opts.CacheCompress,
 		Logger:    s.log.With("component", "object-cache"),
 	})
 	if err != nil {

@@ -479,3 +479,27 @@ func TestInvalidKeys(t *testing.T) {
 	err = cc.Delete(ctx, "app/*/x")
 	wantCode(t, err, client.CodeInvalidArgument, "cannot have an object component")
 }
+
+// With compression on, as upstream's server does it, the client still
+// reads every kind of answer.
+func TestCompressedDownloads(t *testing.T) {
+	_, cc := startCluster(t, local.Options{CacheCompress: true})
+	ctx := ctxT(t)
+	data := bytes.Repeat([]byte("compressible "), 10000)
+	ref, err := cc.Put(ctx, "app/ssn/z", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err = cc.Patch(ctx, ref, []byte("delta"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, patches, err := cc.GetParts(ctx, ref)
+	if err != nil || !bytes.Equal(base, data) || fmt.Sprint(strs(patches)) != "[delta]" {
+		t.Fatalf("GetParts = %d bytes, %q, %v", len(base), patches, err)
+	}
+	var out bytes.Buffer
+	if _, err := cc.DownloadTo(ctx, cache.ObjectRef{Endpoint: ref.Endpoint, Key: "app/ssn/none"}, &out); !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("download of a missing key: %v", err)
+	}
+}

@@ -56,6 +56,9 @@ type Options struct {
 	// CacheMaxMemory is the byte budget of cached objects held in memory;
 	// 0 means 1 GiB, negative means no limit.
 	CacheMaxMemory int64
+	// CacheCompress sends cache downloads ZSTD-compressed, as upstream
+	// does; off by default, as it costs more than it saves on one machine.
+	CacheCompress bool
 	// Logger receives the cluster's logs; nil discards them.
 	Logger *slog.Logger
 	// ResReq is the default resource requirement of sessions; nil means
@@ -99,6 +102,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		CacheAdvertise:   opts.CacheAdvertise,
 		CacheStorage:     opts.CacheStorage,
 		CacheMaxMemory:   opts.CacheMaxMemory,
+		CacheCompress:    opts.CacheCompress,
 		Logger:           opts.Logger,
 		ResReq:           opts.ResReq,
 		Node:             opts.Node,

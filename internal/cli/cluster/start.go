@@ -42,6 +42,7 @@ type StartOptions struct {
 	CacheListen    string
 	CacheAdvertise string
 	CacheStorage   string
+	CacheCompress  bool
 	DataDir        string
 	Storage        string
 	LogLevel       string
@@ -92,14 +93,15 @@ manager too.`,
 					return err
 				}
 			}
+			if opts.Join != "" {
+				if bad := joinConflicts(cmd, opts); len(bad) > 0 {
+					return cmdutil.FlagErrorf("--join runs only a node agent: it takes --data-dir and --log-level, not %s", strings.Join(bad, ", "))
+				}
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
 			if opts.Join != "" {
-				if opts.Detach || opts.Storage != local.StorageSQLite || cmd.Flags().Changed("listen") || cmd.Flags().Changed("backend-listen") ||
-					cmd.Flags().Changed("cache-listen") || cmd.Flags().Changed("cache-advertise") || cmd.Flags().Changed("cache-storage") {
-					return cmdutil.FlagErrorf("--join runs only a node agent: it takes --data-dir and --log-level, not --listen, --backend-listen, --cache-*, --storage or --detach")
-				}
 				return joinRun(cmd.Context(), opts)
 			}
 			if opts.Detach {
@@ -115,12 +117,29 @@ manager too.`,
 	fl.StringVar(&opts.CacheListen, "cache-listen", DefaultCacheListen, "object cache `address` (host:port; \"off\" runs no cache)")
 	fl.StringVar(&opts.CacheAdvertise, "cache-advertise", "", "cache `endpoint` given to clients and instances (default grpc://<cache-listen>)")
 	fl.StringVar(&opts.CacheStorage, "cache-storage", "", "`directory` the cache writes objects to (default <data-dir>/cache; \"none\" keeps them in memory only)")
+	fl.BoolVar(&opts.CacheCompress, "cache-compress", false, "send cache downloads ZSTD-compressed, as upstream does (helps compressible data on slow networks)")
 	fl.StringVar(&opts.DataDir, "data-dir", "", "`directory` for the store, logs and executors (default ~/.flame/cluster)")
 	cmdutil.StringEnumFlag(cmd, &opts.Storage, "storage", "", local.StorageSQLite, []string{local.StorageSQLite, local.StorageNone}, "where state is kept")
 	cmdutil.StringEnumFlag(cmd, &opts.LogLevel, "log-level", "", "warn", []string{"debug", "info", "warn", "error"}, "server log `level` on stderr")
 	fl.BoolVarP(&opts.Detach, "detach", "d", false, "run in the background; stop it with \"flmctl cluster stop\"")
 	fl.StringVar(&opts.Join, "join", "", "run only a node agent for the cluster whose backend is at `URL` (e.g. http://10.0.0.5:8081)")
 	return cmd
+}
+
+// joinConflicts returns the flags given with --join that only the cluster
+// itself takes.
+func joinConflicts(cmd *cobra.Command, opts *StartOptions) []string {
+	var bad []string
+	for _, name := range []string{"listen", "backend-listen", "cache-listen", "cache-advertise", "cache-storage", "storage", "detach", cmdutil.OutputFlag} {
+		changed := cmd.Flags().Changed(name)
+		if name == "storage" {
+			changed = opts.Storage != local.StorageSQLite
+		}
+		if changed {
+			bad = append(bad, "--"+name)
+		}
+	}
+	return bad
 }
 
 func parseLevel(s string) (slog.Level, error) {
@@ -156,6 +175,7 @@ func startRun(ctx context.Context, opts *StartOptions) error {
 		CacheAddr:      opts.CacheListen,
 		CacheAdvertise: opts.CacheAdvertise,
 		CacheStorage:   opts.CacheStorage,
+		CacheCompress:  opts.CacheCompress,
 		Logger:         logger,
 		// flmping and flmexec are served by this program.
 		BuiltinCommand: []string{self, "serve", "--builtin"},
@@ -278,6 +298,9 @@ func detachRun(ctx context.Context, opts *StartOptions) error {
 	}
 	if opts.CacheStorage != "" {
 		args = append(args, "--cache-storage", opts.CacheStorage)
+	}
+	if opts.CacheCompress {
+		args = append(args, "--cache-compress")
 	}
 	if opts.BackendListen != "" {
 		args = append(args, "--backend-listen", opts.BackendListen)
