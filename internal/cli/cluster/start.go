@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -43,6 +45,7 @@ type StartOptions struct {
 	CacheAdvertise string
 	CacheStorage   string
 	CacheCompress  bool
+	CacheMaxMemory string
 	DataDir        string
 	Storage        string
 	LogLevel       string
@@ -93,6 +96,14 @@ manager too.`,
 					return err
 				}
 			}
+			if opts.CacheMaxMemory == "" {
+				if v, ok := f.LookupEnv("FLAME_CACHE_MAX_MEMORY"); ok {
+					opts.CacheMaxMemory = v
+				}
+			}
+			if _, err := parseSize(opts.CacheMaxMemory); err != nil {
+				return err
+			}
 			if opts.Join != "" {
 				if bad := joinConflicts(cmd, opts); len(bad) > 0 {
 					return cmdutil.FlagErrorf("--join runs only a node agent: it takes --data-dir and --log-level, not %s", strings.Join(bad, ", "))
@@ -117,6 +128,7 @@ manager too.`,
 	fl.StringVar(&opts.CacheListen, "cache-listen", DefaultCacheListen, "object cache `address` (host:port; \"off\" runs no cache)")
 	fl.StringVar(&opts.CacheAdvertise, "cache-advertise", "", "cache `endpoint` given to clients and instances (default grpc://<cache-listen>)")
 	fl.StringVar(&opts.CacheStorage, "cache-storage", "", "`directory` the cache writes objects to (default <data-dir>/cache; \"none\" keeps them in memory only)")
+	fl.StringVar(&opts.CacheMaxMemory, "cache-max-memory", "", "`size` of cached objects kept in memory, e.g. 512M or 4G (binary units; default $FLAME_CACHE_MAX_MEMORY, else 1G; 0 for no limit)")
 	fl.BoolVar(&opts.CacheCompress, "cache-compress", false, "send cache downloads ZSTD-compressed, as upstream does (helps compressible data on slow networks)")
 	fl.StringVar(&opts.DataDir, "data-dir", "", "`directory` for the store, logs and executors (default ~/.flame/cluster)")
 	cmdutil.StringEnumFlag(cmd, &opts.Storage, "storage", "", local.StorageSQLite, []string{local.StorageSQLite, local.StorageNone}, "where state is kept")
@@ -140,6 +152,43 @@ func joinConflicts(cmd *cobra.Command, opts *StartOptions) []string {
 		}
 	}
 	return bad
+}
+
+// parseSize reads a byte size as upstream's cache configuration writes
+// it: a number with an optional K, M, G or T suffix in binary units ("1G"
+// is 1 GiB; "KiB", "MB" and the like are accepted too). "" means 1 GiB, 0 no
+// limit (returned as -1).
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	if t == "" {
+		return 0, nil
+	}
+	u := strings.ToUpper(t)
+	u = strings.TrimSuffix(strings.TrimSuffix(u, "B"), "I")
+	shift := 0
+	if n := len(u); n > 0 {
+		switch u[n-1] {
+		case 'K':
+			shift = 10
+		case 'M':
+			shift = 20
+		case 'G':
+			shift = 30
+		case 'T':
+			shift = 40
+		}
+		if shift > 0 {
+			u = u[:n-1]
+		}
+	}
+	n, err := strconv.ParseFloat(strings.TrimSpace(u), 64)
+	if err != nil || n < 0 || math.IsInf(n, 0) || n*float64(int64(1)<<shift) > math.MaxInt64/2 {
+		return 0, cmdutil.FlagErrorf("invalid cache memory size %q: use a number with an optional K, M, G or T suffix, e.g. 512M or 4G", s)
+	}
+	if n == 0 {
+		return -1, nil
+	}
+	return int64(n * float64(int64(1)<<shift)), nil
 }
 
 func parseLevel(s string) (slog.Level, error) {
@@ -166,6 +215,10 @@ func startRun(ctx context.Context, opts *StartOptions) error {
 		return fmt.Errorf("find this program for the built-in services: %w", err)
 	}
 	level, _ := parseLevel(opts.LogLevel)
+	maxMem, err := parseSize(opts.CacheMaxMemory)
+	if err != nil {
+		return err
+	}
 	logger := slog.New(slog.NewTextHandler(opts.IO.ErrOut, &slog.HandlerOptions{Level: level}))
 	c, err := local.Start(ctx, local.Options{
 		DataDir:        dir,
@@ -176,6 +229,7 @@ func startRun(ctx context.Context, opts *StartOptions) error {
 		CacheAdvertise: opts.CacheAdvertise,
 		CacheStorage:   opts.CacheStorage,
 		CacheCompress:  opts.CacheCompress,
+		CacheMaxMemory: maxMem,
 		Logger:         logger,
 		// flmping and flmexec are served by this program.
 		BuiltinCommand: []string{self, "serve", "--builtin"},
@@ -301,6 +355,9 @@ func detachRun(ctx context.Context, opts *StartOptions) error {
 	}
 	if opts.CacheCompress {
 		args = append(args, "--cache-compress")
+	}
+	if opts.CacheMaxMemory != "" {
+		args = append(args, "--cache-max-memory", opts.CacheMaxMemory)
 	}
 	if opts.BackendListen != "" {
 		args = append(args, "--backend-listen", opts.BackendListen)
