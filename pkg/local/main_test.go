@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/flmctl/flmctl/internal/builtin"
+	"github.com/flmctl/flmctl/pkg/cache"
 	"github.com/flmctl/flmctl/pkg/service"
 )
 
@@ -89,6 +90,27 @@ func (s *testService) OnTaskInvoke(_ context.Context, tc *service.TaskContext) (
 		return fmt.Appendf(nil, "%d/%d/%d", os.Getpid(), s.enters.Load(), n), nil
 	case in == "common":
 		return s.common, nil
+	case strings.HasPrefix(in, "cacheref:"):
+		// The input is a BSON ObjectRef: fetch the object from the cache the
+		// executor names in FLAME_CACHE_ENDPOINT, as Runner services do.
+		ref, err := cache.DecodeRef([]byte(strings.TrimPrefix(in, "cacheref:")))
+		if err != nil {
+			return nil, err
+		}
+		cc, err := cache.New(cache.Options{Endpoint: os.Getenv("FLAME_CACHE_ENDPOINT")})
+		if err != nil {
+			return nil, err
+		}
+		defer cc.Close()
+		data, err := cc.Get(context.Background(), ref)
+		if err != nil {
+			return nil, err
+		}
+		out, err := cc.Put(context.Background(), ref.Key[:strings.LastIndex(ref.Key, "/")], append([]byte("seen: "), data...))
+		if err != nil {
+			return nil, err
+		}
+		return out.Encode(), nil
 	case strings.HasPrefix(in, "hold:"):
 		// Write our pid beside the FIFO, then block until the test opens
 		// the FIFO for writing and closes it.
