@@ -142,7 +142,8 @@ manager too.`,
 // itself takes.
 func joinConflicts(cmd *cobra.Command, opts *StartOptions) []string {
 	var bad []string
-	for _, name := range []string{"listen", "backend-listen", "cache-listen", "cache-advertise", "cache-storage", "storage", "detach", cmdutil.OutputFlag} {
+	for _, name := range []string{"listen", "backend-listen", "cache-listen", "cache-advertise", "cache-storage",
+		"cache-max-memory", "cache-compress", "storage", "detach", cmdutil.OutputFlag} {
 		changed := cmd.Flags().Changed(name)
 		if name == "storage" {
 			changed = opts.Storage != local.StorageSQLite
