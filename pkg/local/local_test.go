@@ -552,6 +552,12 @@ func TestRemoteNode(t *testing.T) {
 	if err != nil || len(nodes) != 2 {
 		t.Fatalf("nodes: %d, %v", len(nodes), err)
 	}
+	for _, n := range nodes {
+		// Set at registration, refreshed at every heartbeat.
+		if age := time.Since(n.LastHeartbeat); age < 0 || age > time.Minute {
+			t.Errorf("node %s: last heartbeat %v", n.Name, n.LastHeartbeat)
+		}
+	}
 	if err := ssn.Close(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -158,10 +159,16 @@ func TestNodeRun(t *testing.T) {
 		if got := list("name"); got != "node/"+n.Name+"\n" {
 			t.Errorf("tty=%v list -o name: %q", tty, got)
 		}
-		// This server reports no heartbeat time: "<none>" on a terminal too.
+		// The heartbeat time: relative on a terminal, RFC 3339 otherwise.
 		wide := strings.Split(list("wide"), "\n")
-		wantRow := []string{n.Name, "Ready", n.Capacity.String(), n.Allocatable.String(), n.Hostname, n.OS, n.Arch, "<none>"}
-		if len(wide) != 3 || !strings.HasSuffix(wide[0], "   ADDRESSES   LAST HEARTBEAT") || !cmp.Equal(strings.Fields(wide[1]), wantRow) {
+		wantRow := []string{n.Name, "Ready", n.Capacity.String(), n.Allocatable.String(), n.Hostname, n.OS, n.Arch}
+		beat := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`)
+		if tty {
+			beat = regexp.MustCompile(`^(just now|\d+s ago)$`)
+		}
+		if len(wide) != 3 || !strings.HasSuffix(wide[0], "   ADDRESSES   LAST HEARTBEAT") {
+			t.Errorf("tty=%v list -o wide:\n%s", tty, strings.Join(wide, "\n"))
+		} else if f := strings.Fields(wide[1]); len(f) < 8 || !cmp.Equal(f[:7], wantRow) || !beat.MatchString(strings.Join(f[7:], " ")) {
 			t.Errorf("tty=%v list -o wide:\n%s", tty, strings.Join(wide, "\n"))
 		}
 		if got := list("json"); !strings.HasPrefix(got, "[\n  {\n    \"metadata\": {\n      \"id\": \""+n.Name+"\"") {

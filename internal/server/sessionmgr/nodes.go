@@ -52,6 +52,7 @@ func (m *Manager) RegisterNode(_ context.Context, n *flamev1.Node, executors []*
 		pb.Status = &flamev1.NodeStatus{}
 	}
 	pb.Status.State = flamev1.NodeState_Ready
+	pb.Status.LastHeartbeatTime = m.now().Unix() // seconds, as documented upstream
 	if pb.Status.Allocatable == nil {
 		pb.Status.Allocatable = pb.Status.Capacity
 	}
@@ -175,6 +176,7 @@ func (m *Manager) updateNodeStatus(nd *node, st *flamev1.NodeStatus) {
 	if st.GetInfo() != nil {
 		pb.Status.Info = st.GetInfo()
 	}
+	pb.Status.LastHeartbeatTime = m.now().Unix() // seconds, as documented upstream
 	nd.pb = pb
 }
 
