@@ -15,10 +15,9 @@ import (
 
 // The shared command-test helpers, under the names the tests use.
 var (
-	newTestEnv  = clitest.NewEnv
-	execute     = clitest.Execute
-	isFlagError = clitest.IsFlagError
-	checkErr    = clitest.CheckErr
+	newTestEnv = clitest.NewEnv
+	execute    = clitest.Execute
+	checkErr   = clitest.CheckErr
 )
 
 // startCluster starts an embedded cluster and returns an Env whose Factory

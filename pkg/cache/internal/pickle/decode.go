@@ -536,12 +536,11 @@ func (d *decoder) setItems(dict *pyDict, items []any) error {
 	}
 	for i := 0; i < len(items); i += 2 {
 		k := items[i]
-		switch k.(type) {
+		switch g := k.(type) {
 		case string:
 		case nil, bool, int64, float64:
 			dict.nonStr = true
 		case *pyGlobal:
-			g := k.(*pyGlobal)
 			return &ObjectError{Op: g.op, Name: g.module + "." + g.name, Offset: g.offset}
 		default:
 			return d.errorf("dict key of Python type %s cannot be a Go map key", pyType(k))
