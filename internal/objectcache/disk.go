@@ -9,6 +9,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // On-disk format of one stored blob (a base object or a patch):
@@ -44,6 +47,19 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // ErrDamaged marks a stored file that failed its checks.
 var ErrDamaged = errors.New("damaged on disk")
 
+// errStale is a read of a blob whose file now holds another version (it
+// was replaced or deleted after the reader took its snapshot).
+var errStale = status.Error(codes.Aborted, "the object changed while it was being read; read it again")
+
+// Files being written live in the staging directory, out of the key tree,
+// so that deleting a prefix never meets an upload in progress, and are
+// renamed into place when complete. Keys cannot contain ':', so neither
+// name can be an application's or an object's.
+const (
+	stagingDir = ":staging"
+	tmpPrefix  = ":tmp-"
+)
+
 // blobWriter writes one blob file to a temporary name; commit renames it.
 type blobWriter struct {
 	f      *os.File
@@ -58,7 +74,7 @@ func createBlob(dir string, kind byte) (*blobWriter, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	f, err := os.CreateTemp(dir, ".tmp-*")
+	f, err := os.CreateTemp(dir, tmpPrefix+"*")
 	if err != nil {
 		return nil, err
 	}
@@ -112,6 +128,9 @@ func (bw *blobWriter) commit(path string, version uint64) error {
 		bw.err = err
 	}
 	if bw.err == nil {
+		bw.err = os.MkdirAll(filepath.Dir(path), 0o700)
+	}
+	if bw.err == nil {
 		bw.err = os.Rename(bw.tmp, path)
 	}
 	if bw.err != nil {
@@ -126,9 +145,10 @@ func (bw *blobWriter) abort() {
 	_ = os.Remove(bw.tmp)
 }
 
-// writeBlob writes chunks as one committed blob file at path.
-func writeBlob(path string, kind byte, version uint64, chunks [][]byte) error {
-	bw, err := createBlob(filepath.Dir(path), kind)
+// writeBlob writes chunks as one committed blob file at path, by way of a
+// temporary file in staging.
+func writeBlob(staging, path string, kind byte, version uint64, chunks [][]byte) error {
+	bw, err := createBlob(staging, kind)
 	if err != nil {
 		return err
 	}
@@ -200,8 +220,9 @@ func statBlob(path string) (blobInfo, error) {
 
 // readBlob calls fn with each chunk of the blob file at path, in order,
 // after checking the chunk's checksum. A chunk passed to fn is only valid
-// during the call unless own is true, in which case fn may keep it.
-func readBlob(path string, own bool, fn func(chunk []byte) error) error {
+// during the call unless own is true, in which case fn may keep it. A file
+// that holds another version than want gives errStale before any chunk.
+func readBlob(path string, want uint64, own bool, fn func(chunk []byte) error) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -211,6 +232,12 @@ func readBlob(path string, own bool, fn func(chunk []byte) error) error {
 	var h [headerSize]byte
 	if _, err := io.ReadFull(r, h[:]); err != nil {
 		return fmt.Errorf("%s: %w (header: %v)", path, ErrDamaged, err)
+	}
+	if string(h[:8]) != fileMagic {
+		return fmt.Errorf("%s: %w (bad header)", path, ErrDamaged)
+	}
+	if binary.LittleEndian.Uint64(h[16:]) != want {
+		return errStale
 	}
 	var buf []byte
 	for n := 0; ; n++ {

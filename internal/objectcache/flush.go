@@ -1,6 +1,7 @@
 package objectcache
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"sync"
@@ -24,8 +25,9 @@ type flusher struct {
 	mu      sync.Mutex
 	cond    *sync.Cond
 	ops     []diskOp
-	pending int64 // bytes of queued writes
-	busy    bool
+	pending int64  // bytes of queued writes
+	pushed  uint64 // ops queued so far
+	applied uint64 // ops done so far
 	closed  bool
 	done    chan struct{}
 }
@@ -36,8 +38,9 @@ type diskOp struct {
 	commit    *blobWriter      // commit this spilled upload to path
 	path      string           // for commit
 	version   uint64           // for commit
-	remove    []string         // remove these paths, recursively
+	remove    []string         // remove these files
 	removeKey *cache.ObjectKey // remove this key's files
+	prune     *cache.ObjectKey // remove the prefix's directories if empty
 	result    chan error       // receives the outcome when not nil
 }
 
@@ -59,18 +62,30 @@ func (f *flusher) reserve(n int64) {
 }
 
 // push queues op without waiting. Callers hold Store.mu, so the queue order
-// is the order of the changes in memory.
+// is the order of the changes in memory. After close nothing is queued: a
+// commit is told so, other changes stay in memory only.
 func (f *flusher) push(op diskOp) {
 	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		if op.result != nil {
+			op.result <- errors.New("the cache is shutting down")
+		}
+		if op.write != nil {
+			f.pending -= op.write.size
+		}
+		return
+	}
 	f.ops = append(f.ops, op)
+	f.pushed++
 	f.cond.Broadcast()
-	f.mu.Unlock()
 }
 
-// flush waits until everything queued so far is on disk.
+// flush waits until everything queued before the call is on disk.
 func (f *flusher) flush() {
 	f.mu.Lock()
-	for (len(f.ops) > 0 || f.busy) && !f.closed {
+	target := f.pushed
+	for f.applied < target && !f.closed {
 		f.cond.Wait()
 	}
 	f.mu.Unlock()
@@ -99,13 +114,12 @@ func (f *flusher) loop() {
 		op := f.ops[0]
 		f.ops[0] = diskOp{}
 		f.ops = f.ops[1:]
-		f.busy = true
 		f.mu.Unlock()
 
 		err := f.run(op)
 
 		f.mu.Lock()
-		f.busy = false
+		f.applied++
 		if op.write != nil {
 			f.pending -= op.write.size
 		}
@@ -115,6 +129,21 @@ func (f *flusher) loop() {
 			op.result <- err
 		}
 	}
+}
+
+// removeFiles removes the base and patch files of key k.
+func (f *flusher) removeFiles(k cache.ObjectKey) error {
+	matches, _ := filepath.Glob(filepath.Join(f.s.dir, k.App, k.Session, globEscape(k.Object)+".*"))
+	var first error
+	for _, m := range matches {
+		if id, _, ok := parseFileName(filepath.Base(m)); ok && id == k.Object {
+			if err := os.Remove(m); err != nil && !os.IsNotExist(err) && first == nil {
+				first = err
+				f.s.log.Error("cannot remove a cache file", "path", m, "err", err)
+			}
+		}
+	}
+	return first
 }
 
 func (f *flusher) run(op diskOp) error {
@@ -132,31 +161,47 @@ func (f *flusher) run(op diskOp) error {
 			s.mu.Unlock()
 			return nil
 		}
-		err := writeBlob(b.path, b.kind, b.version, chunks)
+		err := writeBlob(s.staging(), b.path, b.kind, b.version, chunks)
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if err != nil {
-			// It stays pinned in memory, so it is still served.
-			s.log.Error("cannot write a cache object to disk; it is kept in memory only", "key", b.obj.key.String(), "err", err)
-			return err
-		}
 		b.pending = false
+		if err != nil {
+			// The object lives on in memory only, like in a cache without
+			// a directory: evicting it loses it. Its older files go, so
+			// that a restart does not bring back an outdated version.
+			s.log.Error("cannot write a cache object to disk; it is kept in memory only", "key", b.obj.key.String(), "err", err)
+			o := b.obj
+			for _, ob := range append([]*blob{o.base}, o.patches...) {
+				if ob != nil {
+					ob.path = ""
+				}
+			}
+			_ = f.removeFiles(o.key)
+		}
 		s.evictLocked(nil)
-		return nil
+		return err
 	case op.commit != nil:
 		return op.commit.commit(op.path, op.version)
 	case op.removeKey != nil:
-		k := *op.removeKey
-		matches, _ := filepath.Glob(filepath.Join(s.dir, k.App, k.Session, globEscape(k.Object)+".*"))
-		for _, m := range matches {
-			if id, _, ok := parseFileName(filepath.Base(m)); ok && id == k.Object {
-				op.remove = append(op.remove, m)
+		return f.removeFiles(*op.removeKey)
+	case op.prune != nil:
+		// Directories left empty by a delete; one still in use stays.
+		k := *op.prune
+		app := filepath.Join(s.dir, k.App)
+		if k.IsWildcard() {
+			ssns, _ := os.ReadDir(app)
+			for _, d := range ssns {
+				_ = os.Remove(filepath.Join(app, d.Name()))
 			}
+		} else {
+			_ = os.Remove(filepath.Join(app, k.Session))
 		}
+		_ = os.Remove(app)
+		return nil
 	}
 	var first error
 	for _, p := range op.remove {
-		if err := os.RemoveAll(p); err != nil && first == nil {
+		if err := os.Remove(p); err != nil && !os.IsNotExist(err) && first == nil {
 			first = err
 			s.log.Error("cannot remove a cache file", "path", p, "err", err)
 		}

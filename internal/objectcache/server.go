@@ -17,7 +17,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"strconv"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -220,11 +219,13 @@ func (c *Cache) receive(rdr *flight.Reader, key cache.ObjectKey, patch bool) (*u
 	case len(u.chunks) == 0:
 		// Batches without rows: an empty object, still sent as one row.
 		u.chunks = [][]byte{nil}
-	case len(u.chunks) > 1:
+	case len(u.chunks) > 1 && u.size <= 1<<30:
 		// Upstream stores the rows of an upload as one blob and sends it
 		// back as one row: readers that take the first base row, or one
 		// patch per row, depend on it. Only uploads that spilled to disk
-		// (too big for one message anyway) keep their chunks.
+		// (too big for one message anyway) keep their chunks, and those past
+		// 1 GiB in a cache without a directory (an Arrow binary value holds
+		// at most 2 GiB).
 		u.chunks = [][]byte{bytes.Join(u.chunks, nil)}
 	}
 	return u, nil
@@ -239,7 +240,7 @@ func (c *Cache) add(u *upload, key cache.ObjectKey, chunk []byte) error {
 	if c.store.dir == "" || c.store.fits(u.size) {
 		return nil
 	}
-	f, err := createBlob(filepath.Dir(c.store.basePath(key)), u.kind)
+	f, err := createBlob(c.store.staging(), u.kind)
 	if err != nil {
 		return fileErr(err)
 	}
@@ -293,53 +294,69 @@ func (c *Cache) DoGet(t *flight.Ticket, stream flight.FlightService_DoGetServer)
 	if err != nil {
 		return keyStatus(err)
 	}
-	sn, err := c.store.Get(key)
-	if err != nil {
+	// A read that finds its object replaced under it (before it sent any
+	// row) starts over from a fresh snapshot.
+	for attempt := 1; ; attempt++ {
+		sn, err := c.store.Get(key)
+		if err != nil {
+			return err
+		}
+		sent, err := c.send(sn, uint64(have), stream)
+		if err == errStale && sent == 0 && attempt < 5 {
+			continue
+		}
 		return err
 	}
+}
+
+// send streams what a client at version have lacks of sn and returns the
+// rows sent.
+func (c *Cache) send(sn snapshot, have uint64, stream flight.FlightService_DoGetServer) (int, error) {
 	// A client already at the current version gets "not modified", tables
 	// included (flame-protocol.md §9.4: that row comes first).
-	if sn.base.kind == kindTable && (have == 0 || uint64(have) != sn.version()) {
-		return c.sendTable(sn, stream)
-	}
 	cur := sn.version()
+	if sn.base.kind == kindTable && have != cur {
+		return 0, c.sendTable(sn, stream)
+	}
 	var opts []ipc.Option
 	opts = append(opts, ipc.WithSchema(cache.ResponseSchema()))
 	if c.compress {
 		opts = append(opts, ipc.WithZstd())
 	}
+	// The writer sends the schema with the first row, so a failed attempt
+	// that sent no row has sent nothing. It is closed only on success.
 	w := flight.NewRecordWriter(stream, opts...)
-	defer w.Close()
+	sent := 0
 	send := func(b *blob, kind string) error {
 		return c.store.each(b, func(chunk []byte) error {
 			rec := row(b.version, kind, chunk)
 			defer rec.Release()
+			sent++
 			return w.Write(rec)
 		})
 	}
-	client := uint64(have)
 	switch {
-	case client != 0 && client == cur:
+	case have != 0 && have == cur:
 		// Not modified: the schema alone.
-	case client != 0 && client < cur && sn.base.version <= client && patchesFollow(sn.patches, client):
+	case have != 0 && have < cur && sn.base.version <= have && patchesFollow(sn.patches, have):
 		for _, p := range sn.patches {
-			if p.version > client {
+			if p.version > have {
 				if err := send(p, cache.KindPatch); err != nil {
-					return err
+					return sent, err
 				}
 			}
 		}
 	default:
 		if err := send(sn.base, cache.KindBase); err != nil {
-			return err
+			return sent, err
 		}
 		for _, p := range sn.patches {
 			if err := send(p, cache.KindPatch); err != nil {
-				return err
+				return sent, err
 			}
 		}
 	}
-	return w.Close()
+	return sent, w.Close()
 }
 
 // patchesFollow reports whether the patches newer than v are exactly

@@ -45,7 +45,8 @@ type object struct {
 	// Guarded by Store.mu.
 	base    *blob
 	patches []*blob
-	gone    bool // deleted or evicted: writers must look the key up again
+	gone    bool   // deleted or evicted: writers must look the key up again
+	floor   uint64 // the last version of a deleted or evicted object at this key
 }
 
 func (o *object) versionLocked() uint64 {
@@ -55,7 +56,7 @@ func (o *object) versionLocked() uint64 {
 	if o.base != nil {
 		return o.base.version
 	}
-	return 0
+	return o.floor
 }
 
 func (o *object) sizeLocked() int64 {
@@ -83,7 +84,15 @@ type Store struct {
 	lru      *list.List                    // resident blobs, most recent first
 	resident int64
 	flush    *flusher // nil without a directory
+
+	// tombs remembers the last version of keys deleted or evicted, so that
+	// an object put at the key again continues after it: a client still
+	// holding the old version must not be told "not modified".
+	tombs map[string]uint64
 }
+
+// maxTombs bounds tombs; past it the older half is forgotten.
+const maxTombs = 100_000
 
 // currentLocked reports whether b is still the base or a patch of a live
 // object.
@@ -111,6 +120,7 @@ func newStore(dir string, maxMemory, spill int64, log *slog.Logger) *Store {
 		log:       log,
 		prefixes:  map[string]map[string]*object{},
 		lru:       list.New(),
+		tombs:     map[string]uint64{},
 	}
 	if dir != "" {
 		limit := int64(256 << 20)
@@ -137,6 +147,9 @@ func (s *Store) Close() {
 	}
 }
 
+// staging is where files are written before they are renamed into place.
+func (s *Store) staging() string { return filepath.Join(s.dir, stagingDir) }
+
 func (s *Store) basePath(k cache.ObjectKey) string {
 	return filepath.Join(s.dir, k.App, k.Session, k.Object+".obj")
 }
@@ -158,7 +171,8 @@ func (s *Store) lookup(k cache.ObjectKey, create bool) *object {
 		objs = map[string]*object{}
 		s.prefixes[p] = objs
 	}
-	o := &object{key: k}
+	o := &object{key: k, floor: s.tombs[k.String()]}
+	delete(s.tombs, k.String())
 	objs[k.Object] = o
 	return o
 }
@@ -368,7 +382,7 @@ func (s *Store) each(b *blob, fn func([]byte) error) error {
 	}
 	keep := s.fits(b.size)
 	var kept [][]byte
-	err := readBlob(b.path, keep, func(c []byte) error {
+	err := readBlob(b.path, b.version, keep, func(c []byte) error {
 		if keep {
 			kept = append(kept, c)
 		}
@@ -378,15 +392,17 @@ func (s *Store) each(b *blob, fn func([]byte) error) error {
 		s.log.Error("cache object damaged on disk", "key", b.obj.key.String(), "err", err)
 		return damagedStatus(b, err)
 	}
-	if errors.Is(err, os.ErrNotExist) {
-		return status.Errorf(codes.NotFound, "object %s not found", b.obj.key)
+	if errors.Is(err, errStale) || errors.Is(err, os.ErrNotExist) {
+		// Replaced or deleted since the snapshot: the file holds another
+		// version, or none.
+		return errStale
 	}
 	if err != nil {
 		return err
 	}
 	if keep {
 		s.mu.Lock()
-		if b.chunks == nil && !b.obj.gone {
+		if b.chunks == nil && b.currentLocked() {
 			b.chunks = kept
 			if kept == nil {
 				b.chunks = [][]byte{}
@@ -465,6 +481,18 @@ func (s *Store) removeLocked(o *object) {
 		s.unresidentLocked(p)
 	}
 	o.gone = true
+	if v := o.versionLocked(); v > 0 {
+		if len(s.tombs) >= maxTombs {
+			n := 0
+			for k := range s.tombs {
+				delete(s.tombs, k)
+				if n++; n >= maxTombs/2 {
+					break
+				}
+			}
+		}
+		s.tombs[o.key.String()] = v
+	}
 	p := o.key.Prefix().String()
 	if objs := s.prefixes[p]; objs[o.key.Object] == o {
 		delete(objs, o.key.Object)
@@ -475,10 +503,13 @@ func (s *Store) removeLocked(o *object) {
 }
 
 // Delete removes every object matched by pattern (a key, a prefix or
-// "<app>/*") from memory and disk. Deleting nothing is not an error.
+// "<app>/*") from memory and disk. Deleting nothing is not an error. Each
+// object is removed under its writer lock, so that a put in progress
+// either finishes before (and is deleted) or starts after (and stays); only
+// the files of the deleted objects are removed, never an upload in
+// progress under the same prefix.
 func (s *Store) Delete(pattern cache.ObjectKey) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	var victims []*object
 	for _, objs := range s.prefixes {
 		for _, o := range objs {
@@ -487,19 +518,24 @@ func (s *Store) Delete(pattern cache.ObjectKey) error {
 			}
 		}
 	}
+	s.mu.Unlock()
 	for _, o := range victims {
-		s.removeLocked(o)
+		o.wmu.Lock()
+		s.mu.Lock()
+		if !o.gone {
+			s.removeLocked(o)
+			if s.flush != nil {
+				k := o.key
+				s.flush.push(diskOp{removeKey: &k})
+			}
+		}
+		s.mu.Unlock()
+		o.wmu.Unlock()
 	}
-	if s.flush == nil {
-		return nil
-	}
-	switch {
-	case pattern.IsWildcard():
-		s.flush.push(diskOp{remove: []string{filepath.Join(s.dir, pattern.App)}})
-	case pattern.IsPrefix():
-		s.flush.push(diskOp{remove: []string{filepath.Join(s.dir, pattern.App, pattern.Session)}})
-	default:
-		s.flush.push(diskOp{removeKey: &pattern})
+	if s.flush != nil && pattern.IsPrefix() {
+		s.mu.Lock()
+		s.flush.push(diskOp{prune: &pattern})
+		s.mu.Unlock()
 	}
 	return nil
 }
@@ -561,6 +597,10 @@ func (s *Store) load() error {
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return fmt.Errorf("create the cache directory: %w", err)
 	}
+	// Whatever was being written when the last process ended is lost.
+	if err := os.RemoveAll(s.staging()); err != nil {
+		return fmt.Errorf("clear the cache's staging directory: %w", err)
+	}
 	apps, err := os.ReadDir(s.dir)
 	if err != nil {
 		return fmt.Errorf("read the cache directory: %w", err)
@@ -593,7 +633,7 @@ func (s *Store) loadPrefix(app, ssn string) (objects, damaged int) {
 	for _, e := range entries {
 		name := e.Name()
 		path := filepath.Join(dir, name)
-		if strings.HasPrefix(name, ".tmp-") {
+		if strings.HasPrefix(name, tmpPrefix) {
 			_ = os.Remove(path)
 			continue
 		}
@@ -631,13 +671,24 @@ func (s *Store) loadPrefix(app, ssn string) (objects, damaged int) {
 	for id, ps := range patches {
 		o := s.lookup(cache.ObjectKey{App: app, Session: ssn, Object: id}, false)
 		sort.Slice(ps, func(i, j int) bool { return ps[i].version < ps[j].version })
+		next := uint64(0)
+		if o.base != nil {
+			next = o.base.version + 1
+		}
 		for _, p := range ps {
-			if o.base == nil || p.version <= o.base.version {
+			switch {
+			case o.base == nil || p.version < next:
 				// Left behind by a put that replaced the base.
 				_ = os.Remove(p.path)
-				continue
+			case p.version > next:
+				// A gap (a patch that never reached the disk): what follows
+				// it cannot be applied.
+				s.log.Warn("dropping cache patches after a missing one", "key", o.key.String(), "missing", next, "dropped", p.path)
+				_ = os.Remove(p.path)
+			default:
+				o.patches = append(o.patches, p)
+				next++
 			}
-			o.patches = append(o.patches, p)
 		}
 	}
 	s.mu.Lock()

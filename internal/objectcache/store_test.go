@@ -81,9 +81,10 @@ func TestEviction_MemoryOnlyDropsObject(t *testing.T) {
 	wantObject(t, ts, "app/ssn/b", b, 1)
 	_, err = ts.doPut(t, cmdDesc("PATCH:app/ssn/a"), cache.UploadSchema(), opaque([]byte("p")))
 	wantStatus(t, err, codes.NotFound, "object app/ssn/a not found for patch")
-	// The key starts again from scratch.
-	if ref := ts.put(t, pathDesc("app/ssn/a"), []byte("x")); ref.Version != 1 {
-		t.Fatalf("version %d after eviction", ref.Version)
+	// The key continues after its last version: a client holding version 1
+	// of the evicted object must not be told "not modified".
+	if ref := ts.put(t, pathDesc("app/ssn/a"), []byte("x")); ref.Version != 2 {
+		t.Fatalf("version %d after eviction, want 2", ref.Version)
 	}
 	// Without storage an object over the whole budget cannot be kept.
 	_, err = ts.doPut(t, pathDesc("app/ssn/huge"), cache.UploadSchema(), opaque(repeat("h", 1001)))
@@ -126,7 +127,7 @@ func tmpFiles(t *testing.T, dir string) []string {
 	t.Helper()
 	var out []string
 	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && strings.HasPrefix(d.Name(), ".tmp-") {
+		if err == nil && strings.HasPrefix(d.Name(), tmpPrefix) {
 			out = append(out, p)
 		}
 		return err
@@ -160,7 +161,7 @@ func TestRestart_RestoresAndCleansUp(t *testing.T) {
 	if err := os.WriteFile(ts.c.store.patchPath(bk, 2), stalePatch, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{filepath.Join(dir, "app", "s1", ".tmp-123"), filepath.Join(dir, "other", "s2", ".tmp-x")} {
+	for _, p := range []string{filepath.Join(dir, "app", "s1", tmpPrefix+"123"), filepath.Join(dir, "other", "s2", tmpPrefix+"x")} {
 		if err := os.WriteFile(p, []byte("FLMCACHE partial"), 0o600); err != nil {
 			t.Fatal(err)
 		}

@@ -299,6 +299,9 @@ func TestUploadDownload(t *testing.T) {
 	if got, _ := os.ReadFile(dest); !bytes.Equal(got, data) {
 		t.Fatal("downloaded bytes differ from the uploaded file")
 	}
+	if fi, err := os.Stat(dest); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Fatalf("downloaded file mode: %v, %v; want 0644", fi.Mode(), err)
+	}
 
 	// A failed download leaves no file behind, not even a partial one.
 	bad := filepath.Join(dir, "missing.bin")
@@ -469,7 +472,7 @@ func TestInvalidKeys(t *testing.T) {
 		"app/*":                             `only accepted by delete`,
 		"app/s*/o":                          `"*" is only allowed as the whole session component`,
 		"app/s/o\x01":                       "control characters",
-		"app/s/" + strings.Repeat("x", 256): "longer than 255 bytes",
+		"app/s/" + strings.Repeat("x", 201): "longer than 200 bytes",
 	} {
 		_, err := cc.Put(ctx, key, []byte("x"))
 		wantCode(t, err, client.CodeInvalidArgument, rule)

@@ -117,6 +117,13 @@ func (c *Client) Download(ctx context.Context, ref ObjectRef, dest string, opts 
 		err = client.NewError(client.CodeInternal, fmt.Sprintf("download to %s: %v", dest, cerr), cerr)
 	}
 	if err == nil {
+		// The file gets the mode of the one it replaces, else the usual
+		// 0644 (CreateTemp made it 0600).
+		mode := os.FileMode(0o644)
+		if fi, serr := os.Stat(dest); serr == nil {
+			mode = fi.Mode().Perm()
+		}
+		_ = os.Chmod(tmp.Name(), mode)
 		if rerr := os.Rename(tmp.Name(), dest); rerr != nil {
 			err = client.NewError(client.CodeInternal, fmt.Sprintf("download to %s: %v", dest, rerr), rerr)
 		}

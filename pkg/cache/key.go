@@ -136,6 +136,11 @@ func componentName(i int) string {
 	return [...]string{"application", "session", "object"}[i]
 }
 
+// maxComponent is the longest key component: an object id becomes a file
+// name with a suffix of up to 22 bytes (".p" and a version), and file names
+// are limited to 255 bytes.
+const maxComponent = 200
+
 // checkComponent returns why p cannot be a key component, or "".
 // Components become directory and file names on the server, and ':'
 // separates the key from the version in a ticket.
@@ -147,8 +152,8 @@ func checkComponent(p string) string {
 		return `must not be "." or contain ".."`
 	case strings.ContainsAny(p, `\:`):
 		return `must not contain '\' or ':'`
-	case len(p) > 255:
-		return "is longer than 255 bytes"
+	case len(p) > maxComponent:
+		return fmt.Sprintf("is longer than %d bytes", maxComponent)
 	}
 	for _, r := range p {
 		if r < 0x20 || r == 0x7f {

@@ -169,7 +169,9 @@ func uploadRow(data []byte) arrow.RecordBatch {
 // are an error: read them with GetValue.
 //
 // A version of 0 downloads the whole object; otherwise a copy held by this
-// client is brought up to date with only the patches it lacks.
+// client is brought up to date with only the patches it lacks. The bytes
+// returned are shared with that copy (no copy is made, whatever the size):
+// do not modify them.
 func (c *Client) Get(ctx context.Context, ref ObjectRef) ([]byte, error) {
 	ent, err := c.fetch(ctx, ref)
 	if err != nil {
@@ -180,7 +182,8 @@ func (c *Client) Get(ctx context.Context, ref ObjectRef) ([]byte, error) {
 
 // GetParts returns the base object and its patches, in version order, each
 // decoded as Get decodes the base. It is the seed's get_object with a
-// deserializer: combine them as the application defines.
+// deserializer: combine them as the application defines. As with Get, the
+// bytes are shared with the client's copy: do not modify them.
 func (c *Client) GetParts(ctx context.Context, ref ObjectRef) (base []byte, patches [][]byte, err error) {
 	ent, err := c.fetch(ctx, ref)
 	if err != nil {
