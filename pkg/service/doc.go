@@ -38,6 +38,16 @@
 // RunContext is the same without signal handling, for programs that manage
 // their own lifetime, and for tests (WithListener serves on any listener).
 //
+// # Many small tasks
+//
+// Calls never overlap, so an instance needs one CPU at a time unless a
+// task runs goroutines of its own. For services of many short tasks, set
+// GOMAXPROCS=1 in the application's environment (flmctl app register --env
+// GOMAXPROCS=1): an idle Go runtime with more processors spins looking for
+// work after every call. Measured with a no-op service on two cores
+// (BenchmarkThroughput in pkg/local), it cut the instances' CPU per task
+// from 119 to 84 µs and raised throughput from 5.4k to 6.3k tasks/s.
+//
 // # Trying a service by hand
 //
 // Set FLAME_INSTANCE_ENDPOINT yourself and call flame.v1.Instance on the
