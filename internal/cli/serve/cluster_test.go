@@ -154,12 +154,28 @@ func TestCluster_ServeCommand(t *testing.T) {
 }
 
 // TestCluster_ServeSIGTERMMidTask sends SIGTERM to a serve instance while
-// its command runs: the task finishes within the grace period and its
-// result arrives.
+// its command runs a task, in both modes: the task finishes within the
+// grace period and its result arrives.
 func TestCluster_ServeSIGTERMMidTask(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a cluster and instance processes")
 	}
+	// Each command reports its parent (the serve process) and socket, then
+	// blocks until the test writes to the FIFO.
+	report := `printf '%s %s' "$PPID" "$FLAME_INSTANCE_ENDPOINT" > "$1.tmp" && mv "$1.tmp" "$1"; `
+	for _, mode := range []struct {
+		name  string
+		flags []string
+		cmd   string
+	}{
+		{"process per task", nil, report + `cat "$2"`},
+		{"stream", []string{"--stream"}, `while IFS= read -r line; do ` + report + `cat "$2"; echo; done`},
+	} {
+		t.Run(mode.name, func(t *testing.T) { serveSIGTERMMidTask(t, mode.flags, mode.cmd) })
+	}
+}
+
+func serveSIGTERMMidTask(t *testing.T, flags []string, script string) {
 	dir := shortTempDir(t)
 	info, fifo := filepath.Join(dir, "info"), filepath.Join(dir, "fifo")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
@@ -167,10 +183,7 @@ func TestCluster_ServeSIGTERMMidTask(t *testing.T) {
 	}
 	conn := startCluster(t)
 	ctx := t.Context()
-	// The command reports its parent (the serve process) and socket, then
-	// blocks until the test writes to the FIFO.
-	script := `printf '%s %s' "$PPID" "$FLAME_INSTANCE_ENDPOINT" > "$1.tmp" && mv "$1.tmp" "$1"; cat "$2"`
-	registerServe(t, conn, "slow", "--", "sh", "-c", script, "sh", info, fifo)
+	registerServe(t, conn, "slow", append(flags, "--", "sh", "-c", script, "sh", info, fifo)...)
 	ssn := openSession(t, conn, "slow", nil)
 	future := ssn.Run(ctx, nil)
 
