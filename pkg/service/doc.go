@@ -35,6 +35,10 @@
 // call in progress finish within a grace period, removes the socket and
 // returns nil.
 //
+// WithTaskTimeout bounds each task: its context is cancelled at the
+// deadline and the task fails; a handler that ignores the cancellation is
+// abandoned and the instance stops, so a fresh one takes the next task.
+//
 // RunContext is the same without signal handling, for programs that manage
 // their own lifetime, and for tests (WithListener serves on any listener).
 //

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -46,9 +47,10 @@ const maxUnixSocketPath = 107
 type Option func(*runConfig)
 
 type runConfig struct {
-	listener net.Listener
-	logger   *slog.Logger
-	grace    time.Duration
+	listener    net.Listener
+	logger      *slog.Logger
+	grace       time.Duration
+	taskTimeout time.Duration
 }
 
 // WithListener serves on l instead of the socket named by
@@ -64,6 +66,18 @@ func WithLogger(l *slog.Logger) Option { return func(c *runConfig) { c.logger = 
 // WithGracePeriod sets how long a shutdown waits for the call in progress
 // (DefaultGracePeriod unless set). Zero or less means not at all.
 func WithGracePeriod(d time.Duration) Option { return func(c *runConfig) { c.grace = d } }
+
+// WithTaskTimeout limits each OnTaskInvoke to d: its context is cancelled
+// at the deadline and the task fails with "task timed out after d". A
+// handler that does not return within a second of that cannot be stopped
+// (Go has no way to kill a goroutine), so the task fails at once and the
+// instance shuts down, Run returning ErrTaskAbandoned: the executor starts
+// a fresh instance for the next task. Zero or less means no limit.
+func WithTaskTimeout(d time.Duration) Option { return func(c *runConfig) { c.taskTimeout = d } }
+
+// ErrTaskAbandoned is returned by Run and RunContext when a task overran
+// its WithTaskTimeout and its handler did not return.
+var ErrTaskAbandoned = errors.New("a task overran its timeout and its handler did not return; the instance stopped so that a fresh one takes the next task")
 
 // Run serves svc as a Flame application instance on the Unix socket named
 // by FLAME_INSTANCE_ENDPOINT until the process receives SIGTERM or SIGINT.
@@ -138,7 +152,11 @@ func serve(ctx context.Context, lis net.Listener, svc Service, cfg runConfig) er
 		grpc.MaxRecvMsgSize(math.MaxInt32), grpc.MaxSendMsgSize(math.MaxInt32),
 		grpc.InitialWindowSize(4<<20), grpc.InitialConnWindowSize(4<<20),
 	)
-	flamev1.RegisterInstanceServer(srv, newInstanceServer(svc, cfg.logger))
+	is := newInstanceServer(svc, cfg.logger)
+	is.timeout = cfg.taskTimeout
+	abandoned := make(chan struct{})
+	is.abandon = sync.OnceFunc(func() { close(abandoned) })
+	flamev1.RegisterInstanceServer(srv, is)
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(lis) }()
@@ -150,6 +168,8 @@ func serve(ctx context.Context, lis net.Listener, svc Service, cfg runConfig) er
 		srv.Stop()
 		return fmt.Errorf("serve flame.v1.Instance on %s: %w", lis.Addr(), err)
 	case <-ctx.Done():
+	case <-abandoned:
+		cfg.logger.Error("stopping: " + ErrTaskAbandoned.Error())
 	}
 
 	cfg.logger.Info("shutting down", "grace_period", cfg.grace.String())
@@ -170,6 +190,11 @@ func serve(ctx context.Context, lis net.Listener, svc Service, cfg runConfig) er
 	}
 	timer.Stop()
 	<-serveErr // nil after (Graceful)Stop
+	select {
+	case <-abandoned:
+		return ErrTaskAbandoned
+	default:
+	}
 	return err
 }
 

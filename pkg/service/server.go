@@ -2,10 +2,12 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc/status"
 
@@ -26,7 +28,15 @@ type instanceServer struct {
 	// executor manager calls sequentially, but a misbehaving caller must not
 	// make a Service race with itself.
 	slot chan struct{}
+	// timeout limits each task (0: none); abandon stops the instance when a
+	// task's handler overran it and did not return.
+	timeout time.Duration
+	abandon func()
 }
+
+// abandonAfter is how long a handler has to return after its task's
+// context was cancelled at the timeout.
+var abandonAfter = time.Second
 
 func newInstanceServer(svc Service, log *slog.Logger) *instanceServer {
 	return &instanceServer{svc: svc, log: log, slot: make(chan struct{}, 1)}
@@ -63,15 +73,12 @@ func (s *instanceServer) OnTaskInvoke(ctx context.Context, req *flamev1.TaskCont
 	if err := s.acquire(ctx); err != nil {
 		return nil, err
 	}
-	defer s.release()
 	tc := taskFromProto(req)
 	s.log.Debug("task invoke", "session", tc.SessionID, "task", tc.TaskID, "input_bytes", len(tc.Input))
-	var out []byte
-	err := s.guard("OnTaskInvoke", func() error {
-		var err error
-		out, err = s.svc.OnTaskInvoke(ctx, tc)
-		return err
-	})
+	out, stuck, err := s.invoke(ctx, tc)
+	if !stuck {
+		s.release()
+	}
 	if err != nil {
 		s.log.Debug("task failed", "session", tc.SessionID, "task", tc.TaskID, "error", err)
 		msg := err.Error()
@@ -79,6 +86,50 @@ func (s *instanceServer) OnTaskInvoke(ctx context.Context, req *flamev1.TaskCont
 	}
 	// A nil out stays nil, which the wire encodes as "no output".
 	return &flamev1.TaskResult{ReturnCode: 0, Output: out}, nil
+}
+
+// invoke runs the handler, within the timeout if there is one. stuck
+// reports a handler that overran and did not return: it still holds the
+// service, and the instance is being stopped.
+func (s *instanceServer) invoke(ctx context.Context, tc *TaskContext) (out []byte, stuck bool, err error) {
+	call := func(ctx context.Context) error {
+		return s.guard("OnTaskInvoke", func() error {
+			var err error
+			out, err = s.svc.OnTaskInvoke(ctx, tc)
+			return err
+		})
+	}
+	if s.timeout <= 0 {
+		return out, false, call(ctx)
+	}
+	tctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- call(tctx) }()
+	timedOut := func(err error) error {
+		if err != nil && ctx.Err() == nil && errors.Is(tctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("task timed out after %v: %w", s.timeout, err)
+		}
+		return err
+	}
+	select {
+	case err := <-done:
+		return out, false, timedOut(err)
+	case <-tctx.Done():
+	}
+	grace := time.NewTimer(abandonAfter)
+	defer grace.Stop()
+	select {
+	case err := <-done:
+		return out, false, timedOut(err)
+	case <-grace.C:
+	}
+	if s.abandon != nil {
+		s.abandon()
+	}
+	s.log.Error("task handler did not return after its timeout", "session", tc.SessionID, "task", tc.TaskID, "timeout", s.timeout.String())
+	return nil, true, fmt.Errorf("task timed out after %v and its handler did not return (it ignores its context); "+
+		"the instance stops so that a fresh one takes the next task", s.timeout)
 }
 
 // OnSessionLeave implements flamev1.InstanceServer.
