@@ -26,6 +26,9 @@ const serviceEnv = "FLMCTL_LOCAL_TEST_SERVICE"
 // argument, as "flmctl serve --builtin" does.
 const builtinEnv = "FLMCTL_LOCAL_TEST_BUILTIN"
 
+// taskTimeoutEnv, when set, is the test service's WithTaskTimeout.
+const taskTimeoutEnv = "FLMCTL_LOCAL_TEST_TASK_TIMEOUT"
+
 func TestMain(m *testing.M) {
 	if mode := os.Getenv(serviceEnv); mode != "" {
 		os.Exit(runTestService(mode))
@@ -74,7 +77,7 @@ func (s *testService) OnSessionEnter(_ context.Context, sc *service.SessionConte
 	return nil
 }
 
-func (s *testService) OnTaskInvoke(_ context.Context, tc *service.TaskContext) ([]byte, error) {
+func (s *testService) OnTaskInvoke(ctx context.Context, tc *service.TaskContext) ([]byte, error) {
 	n := s.tasks.Add(1)
 	in := string(tc.Input)
 	switch {
@@ -90,6 +93,11 @@ func (s *testService) OnTaskInvoke(_ context.Context, tc *service.TaskContext) (
 		return fmt.Appendf(nil, "%d/%d/%d", os.Getpid(), s.enters.Load(), n), nil
 	case in == "common":
 		return s.common, nil
+	case in == "wait-for-cancel":
+		<-ctx.Done()
+		return nil, ctx.Err()
+	case in == "ignore-cancel":
+		select {} // a handler that never returns
 	case strings.HasPrefix(in, "cacheref:"):
 		// The input is a BSON ObjectRef: fetch the object from the cache the
 		// executor names in FLAME_CACHE_ENDPOINT, as Runner services do.
@@ -140,7 +148,11 @@ func runTestService(mode string) int {
 			}
 		}
 	}()
-	if err := service.Run(&testService{failEnter: mode == "fail-enter"}); err != nil {
+	var opts []service.Option
+	if d, err := time.ParseDuration(os.Getenv(taskTimeoutEnv)); err == nil {
+		opts = append(opts, service.WithTaskTimeout(d))
+	}
+	if err := service.Run(&testService{failEnter: mode == "fail-enter"}, opts...); err != nil {
 		fmt.Fprintln(os.Stderr, "test service:", err)
 		return 1
 	}

@@ -71,3 +71,48 @@ func TestSIGTERMMidTaskFinishesTheTask(t *testing.T) {
 		return nil
 	})
 }
+
+// A Go service with a task timeout, on the cluster: a handler that honours
+// the cancellation fails its task and the instance serves on; one that
+// ignores it fails its task too, and a fresh instance takes the next task.
+func TestGoServiceTaskTimeout(t *testing.T) {
+	_, conn := startCluster(t, local.Options{})
+	ctx := t.Context()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = conn.RegisterApplication(ctx, "timed", client.ApplicationAttributes{
+		Command:      exe,
+		Arguments:    []string{"-test.run=^$"},
+		Environments: map[string]string{serviceEnv: "echo", taskTimeoutEnv: "200ms"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ssn, err := conn.CreateSession(ctx, client.SessionAttributes{Application: "timed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	whoami := func() string {
+		out, err := ssn.Invoke(ctx, []byte("whoami"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid, _, _ := strings.Cut(string(out), "/")
+		return pid
+	}
+	first := whoami()
+	if _, err := ssn.Invoke(ctx, []byte("wait-for-cancel")); err == nil || !strings.Contains(err.Error(), "task timed out after 200ms") {
+		t.Fatalf("task past its timeout: %v", err)
+	}
+	if again := whoami(); again != first {
+		t.Fatalf("the instance changed (%s -> %s) after a task that stopped at its timeout", first, again)
+	}
+	if _, err := ssn.Invoke(ctx, []byte("ignore-cancel")); err == nil || !strings.Contains(err.Error(), "did not return") {
+		t.Fatalf("stuck task: %v", err)
+	}
+	if next := whoami(); next == first {
+		t.Fatalf("the next task ran on the instance with the stuck handler (pid %s)", first)
+	}
+}
