@@ -2,13 +2,16 @@ package objectcache
 
 import (
 	"bufio"
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -63,22 +66,43 @@ const (
 // blobWriter writes one blob file to a temporary name; commit renames it.
 type blobWriter struct {
 	f      *os.File
-	w      *bufio.Writer
+	w      *bufio.Writer // small blobs: through the page cache
+	d      *directBuf    // big blobs: around it
 	tmp    string
 	chunks uint32
 	size   uint64
 	err    error
 }
 
-func createBlob(dir string, kind byte) (*blobWriter, error) {
+// directMin is the size from which a blob is written with O_DIRECT. Copying
+// a big blob into the page cache costs as much CPU as receiving it over the
+// network, on a machine with two cores, that halves a sustained put's
+// throughput; the device takes O_DIRECT writes by DMA. Small blobs keep
+// the page cache, which is faster for them and for reading them back.
+const directMin = 4 << 20
+
+// directBlock is the unit of O_DIRECT writes: a multiple of any device's
+// logical block size, and of the page size the buffer is aligned to.
+const directBlock = 1 << 20
+
+// createBlob starts a blob file in dir. sizeHint is the blob's size when
+// known, -1 for an upload still streaming in (which is big: it spilled).
+func createBlob(dir string, kind byte, sizeHint int64) (*blobWriter, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	f, err := os.CreateTemp(dir, tmpPrefix+"*")
-	if err != nil {
-		return nil, err
+	bw := &blobWriter{}
+	if sizeHint < 0 || sizeHint >= directMin {
+		bw.f, bw.d = openDirect(dir)
 	}
-	bw := &blobWriter{f: f, w: bufio.NewWriterSize(f, 64<<10), tmp: f.Name()}
+	if bw.f == nil {
+		f, err := os.CreateTemp(dir, tmpPrefix+"*")
+		if err != nil {
+			return nil, err
+		}
+		bw.f, bw.w = f, bufio.NewWriterSize(f, 64<<10)
+	}
+	bw.tmp = bw.f.Name()
 	var h [headerSize]byte
 	copy(h[:], fileMagic)
 	h[8], h[9] = fileFormat, kind
@@ -87,8 +111,99 @@ func createBlob(dir string, kind byte) (*blobWriter, error) {
 }
 
 func (bw *blobWriter) write(p []byte) {
-	if bw.err == nil {
-		_, bw.err = bw.w.Write(p)
+	if bw.err != nil {
+		return
+	}
+	if bw.d != nil {
+		bw.err = bw.d.write(p)
+		return
+	}
+	_, bw.err = bw.w.Write(p)
+}
+
+// flush writes what is buffered; the file is then complete up to here.
+func (bw *blobWriter) flush() error {
+	if bw.err != nil {
+		return bw.err
+	}
+	if bw.d != nil {
+		bw.err = bw.d.finish(bw.tmp)
+		bw.d = nil
+		return bw.err
+	}
+	bw.err = bw.w.Flush()
+	return bw.err
+}
+
+// directBuf gathers writes into whole aligned blocks for an O_DIRECT file.
+type directBuf struct {
+	f   *os.File
+	buf []byte // page-aligned (mmap), directBlock long
+	n   int
+	off int64
+}
+
+// openDirect creates a temporary file in dir for O_DIRECT writes, or
+// returns nils where the file system refuses O_DIRECT (tmpfs, for one).
+func openDirect(dir string) (*os.File, *directBuf) {
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	name := filepath.Join(dir, tmpPrefix+hex.EncodeToString(rnd[:]))
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL|syscall.O_DIRECT, 0o600)
+	if err != nil {
+		return nil, nil
+	}
+	buf, err := syscall.Mmap(-1, 0, directBlock, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	if err != nil {
+		_ = f.Close()
+		_ = os.Remove(name)
+		return nil, nil
+	}
+	return f, &directBuf{f: f, buf: buf}
+}
+
+func (d *directBuf) write(p []byte) error {
+	for len(p) > 0 {
+		c := copy(d.buf[d.n:], p)
+		d.n += c
+		p = p[c:]
+		if d.n == len(d.buf) {
+			if _, err := d.f.Write(d.buf); err != nil {
+				return err
+			}
+			d.off += int64(d.n)
+			d.n = 0
+		}
+	}
+	return nil
+}
+
+// finish writes the last partial block through the page cache (O_DIRECT
+// takes whole blocks only), on a second descriptor of the same file, which
+// then replaces the first.
+func (d *directBuf) finish(path string) error {
+	defer d.release()
+	g, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := g.WriteAt(d.buf[:d.n], d.off); err != nil {
+		_ = g.Close()
+		return err
+	}
+	if _, err := g.Seek(d.off+int64(d.n), io.SeekStart); err != nil {
+		_ = g.Close()
+		return err
+	}
+	_ = d.f.Close()
+	d.f = g
+	return nil
+}
+
+func (d *directBuf) release() {
+	if d.buf != nil {
+		_ = syscall.Munmap(d.buf)
+		d.buf = nil
 	}
 }
 
@@ -100,7 +215,7 @@ func (bw *blobWriter) chunk(data []byte) error {
 	binary.LittleEndian.PutUint32(h[0:], uint32(len(data)))
 	binary.LittleEndian.PutUint32(h[4:], crc32.Checksum(data, castagnoli))
 	bw.write(h[:])
-	if len(data) >= 64<<10 && bw.err == nil {
+	if len(data) >= 64<<10 && bw.err == nil && bw.d == nil {
 		// Big chunks go straight to the file: copying them through the
 		// buffer halves the write rate.
 		if bw.err = bw.w.Flush(); bw.err == nil {
@@ -124,8 +239,13 @@ func (bw *blobWriter) commit(path string, version uint64) error {
 	binary.LittleEndian.PutUint64(t[16:], version)
 	binary.LittleEndian.PutUint32(t[24:], crc32.Checksum(t[:24], castagnoli))
 	bw.write(t[:])
-	if bw.err == nil {
-		bw.err = bw.w.Flush()
+	if bw.d != nil {
+		d := bw.d
+		if bw.flush() == nil {
+			bw.f = d.f
+		}
+	} else {
+		_ = bw.flush()
 	}
 	if bw.err == nil {
 		var v [8]byte
@@ -149,6 +269,9 @@ func (bw *blobWriter) commit(path string, version uint64) error {
 
 // abort removes the temporary file.
 func (bw *blobWriter) abort() {
+	if bw.d != nil {
+		bw.d.release()
+	}
 	_ = bw.f.Close()
 	_ = os.Remove(bw.tmp)
 }
@@ -156,7 +279,11 @@ func (bw *blobWriter) abort() {
 // writeBlob writes chunks as one committed blob file at path, by way of a
 // temporary file in staging.
 func writeBlob(staging, path string, kind byte, version uint64, chunks [][]byte) error {
-	bw, err := createBlob(staging, kind)
+	var size int64
+	for _, c := range chunks {
+		size += int64(len(c))
+	}
+	bw, err := createBlob(staging, kind, size)
 	if err != nil {
 		return err
 	}

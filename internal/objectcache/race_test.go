@@ -21,7 +21,7 @@ func memUpload(data []byte) *upload {
 
 func spilledUpload(t *testing.T, s *Store, k cache.ObjectKey, data []byte) *upload {
 	t.Helper()
-	f, err := createBlob(s.staging(), kindOpaque)
+	f, err := createBlob(s.staging(), kindOpaque, -1)
 	if err != nil {
 		t.Fatal(err)
 	}

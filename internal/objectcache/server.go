@@ -240,7 +240,7 @@ func (c *Cache) add(u *upload, key cache.ObjectKey, chunk []byte) error {
 	if c.store.dir == "" || c.store.fits(u.size) {
 		return nil
 	}
-	f, err := createBlob(c.store.staging(), u.kind)
+	f, err := createBlob(c.store.staging(), u.kind, -1)
 	if err != nil {
 		return fileErr(err)
 	}
