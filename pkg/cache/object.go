@@ -11,6 +11,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/flmctl/flmctl/pkg/cache/internal/pickle"
 	"github.com/flmctl/flmctl/pkg/client"
@@ -288,8 +290,19 @@ type download struct {
 	patches [][]byte
 }
 
-// doGet asks for key at version from and collects the rows.
+// doGet asks for key at version from and collects the rows. A download
+// that met a concurrent replacement on the server (ABORTED) is tried again.
 func (c *Client) doGet(ctx context.Context, ref ObjectRef, from int64) (download, error) {
+	for attempt := 1; ; attempt++ {
+		d, err := c.doGetOnce(ctx, ref, from)
+		if status.Code(errors.Unwrap(err)) == codes.Aborted && attempt < 4 {
+			continue
+		}
+		return d, err
+	}
+}
+
+func (c *Client) doGetOnce(ctx context.Context, ref ObjectRef, from int64) (download, error) {
 	var d download
 	var base [][]byte
 	err := c.stream(ctx, "get "+ref.Key, ref, from, func(version uint64, kind string, data []byte) error {
