@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -381,7 +382,10 @@ func (r *repeatReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// resetPeak starts a new peak RSS measurement, after returning the memory
+// earlier benchmarks in this process left behind to the OS.
 func resetPeak(b *testing.B) {
+	debug.FreeOSMemory()
 	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
 		b.Fatal(err)
 	}
