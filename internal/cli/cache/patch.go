@@ -62,21 +62,8 @@ command prints the object's key and new version (see "flmctl cache put").`,
 }
 
 func patchRun(ctx context.Context, opts *PatchOptions) error {
-	data, err := readInput(opts.IO, opts.Source)
-	if err != nil {
-		return err
-	}
-	c, err := opts.Cache()
-	if err != nil {
-		return err
-	}
-	var po []cache.PutOption
-	if opts.Raw {
-		po = append(po, cache.Raw())
-	}
-	ref, err := c.Patch(ctx, cache.ObjectRef{Endpoint: c.Endpoint(), Key: opts.Key}, data, po...)
-	if err != nil {
-		return err
-	}
-	return printRef(opts.IO, opts.Format, ref)
+	return store(ctx, opts.IO, opts.Cache, opts.Source, opts.Raw, opts.Format,
+		func(c *cache.Client, data []byte, po ...cache.PutOption) (cache.ObjectRef, error) {
+			return c.Patch(ctx, cache.ObjectRef{Endpoint: c.Endpoint(), Key: opts.Key}, data, po...)
+		})
 }

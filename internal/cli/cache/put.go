@@ -71,21 +71,31 @@ The whole input is held in memory: for large files use "flmctl cache upload".`,
 }
 
 func putRun(ctx context.Context, opts *PutOptions) error {
-	data, err := readInput(opts.IO, opts.Source)
+	return store(ctx, opts.IO, opts.Cache, opts.Source, opts.Raw, opts.Format,
+		func(c *cache.Client, data []byte, po ...cache.PutOption) (cache.ObjectRef, error) {
+			return c.Put(ctx, opts.Key, data, po...)
+		})
+}
+
+// store reads the input of put or patch, writes it with write (wrapped for
+// flamepy unless raw) and prints the new reference.
+func store(ctx context.Context, io *iostreams.IOStreams, cacheFn func() (*cache.Client, error), source string, raw bool, format string,
+	write func(c *cache.Client, data []byte, po ...cache.PutOption) (cache.ObjectRef, error)) error {
+	data, err := readInput(io, source)
 	if err != nil {
 		return err
 	}
-	c, err := opts.Cache()
+	c, err := cacheFn()
 	if err != nil {
 		return err
 	}
 	var po []cache.PutOption
-	if opts.Raw {
+	if raw {
 		po = append(po, cache.Raw())
 	}
-	ref, err := c.Put(ctx, opts.Key, data, po...)
+	ref, err := write(c, data, po...)
 	if err != nil {
 		return err
 	}
-	return printRef(opts.IO, opts.Format, ref)
+	return printRef(io, format, ref)
 }
