@@ -1,10 +1,6 @@
 package pickle
 
-import (
-	"bytes"
-	"fmt"
-	"math/big"
-)
+import "bytes"
 
 // Prefix starts every object-cache payload flamepy writes; the pickle
 // follows it.
@@ -42,25 +38,14 @@ func Decode(payload []byte) (v any, ok bool, err error) {
 }
 
 // TypeName returns the Python type name of a value Unmarshal produced, for
-// messages ("str", "int", "dict", ...).
+// messages ("str", "int", "dict", ...). Lists, tuples and sets all decode to
+// []any and are named together.
 func TypeName(v any) string {
 	switch v.(type) {
-	case nil:
-		return "None"
-	case bool:
-		return "bool"
-	case int64, *big.Int:
-		return "int"
-	case float64:
-		return "float"
-	case string:
-		return "str"
-	case []byte:
-		return "bytes"
 	case []any:
 		return "list, tuple or set"
 	case map[string]any, map[any]any:
 		return "dict"
 	}
-	return fmt.Sprintf("%T", v)
+	return pyType(v)
 }
