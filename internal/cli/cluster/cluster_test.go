@@ -24,7 +24,7 @@ func TestNewCmdStart(t *testing.T) {
 		change(&o)
 		return o
 	}
-	const joinErr = "--join runs only a node agent: it takes --data-dir and --log-level, not "
+	const joinErr = "--join runs only a node agent: it takes --data-dir, --log-level and --cache-advertise, not "
 	tests := []struct {
 		line    string
 		want    StartOptions
@@ -48,7 +48,9 @@ func TestNewCmdStart(t *testing.T) {
 		{"--join http://h:8081 --detach", StartOptions{}, joinErr + "--detach"},
 		{"--join http://h:8081 --listen 127.0.0.1:1 --storage none", StartOptions{}, joinErr + "--listen, --storage"},
 		{"--join http://h:8081 --backend-listen :1 --cache-listen :2 --cache-advertise grpc://c:2 --cache-storage none",
-			StartOptions{}, joinErr + "--backend-listen, --cache-listen, --cache-advertise, --cache-storage"},
+			StartOptions{}, joinErr + "--backend-listen, --cache-listen, --cache-storage"},
+		// A joined node tells its instances where the cluster's cache is.
+		{"--join http://h:8081 --cache-advertise grpc://c:2", with(func(o *StartOptions) { o.Join, o.CacheAdvertise = "http://h:8081", "grpc://c:2" }), ""},
 		{"--join http://h:8081 --cache-max-memory 2G --cache-compress", StartOptions{}, joinErr + "--cache-max-memory, --cache-compress"},
 		{"--join http://h:8081 -o json", StartOptions{}, joinErr + "--output"},
 		{"--cache-max-memory 512M --cache-compress", with(func(o *StartOptions) { o.CacheMaxMemory, o.CacheCompress = "512M", true }), ""},

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/flmctl/flmctl/internal/cli/cmdutil"
 	"github.com/flmctl/flmctl/internal/server/executor"
 	"github.com/flmctl/flmctl/pkg/contexts"
 	flamev1 "github.com/flmctl/flmctl/proto/flame/v1"
@@ -55,11 +56,21 @@ func joinRun(ctx context.Context, opts *StartOptions) error {
 	if frontend == "" {
 		frontend = ep.Scheme + "://" + net.JoinHostPort(ep.Host, strconv.Itoa(ep.Port-1))
 	}
+	// And its object cache: --cache-advertise, else port 9090 on the
+	// backend's host (upstream's default).
+	cacheEP := opts.CacheAdvertise
+	if cacheEP == "" {
+		cacheEP = "grpc://" + net.JoinHostPort(ep.Host, "9090")
+	}
+	if _, err := contexts.ParseCacheEndpoint(cacheEP); err != nil {
+		return cmdutil.FlagErrorf("invalid --cache-advertise: %v", err)
+	}
 	level, _ := parseLevel(opts.LogLevel)
 	node, err := executor.New(executor.Options{
 		Backend:         executor.NewGRPCBackend(flamev1.NewBackendClient(cc)),
 		WorkDir:         work,
 		ClusterEndpoint: frontend,
+		CacheEndpoint:   cacheEP,
 		Logger:          slog.New(slog.NewTextHandler(opts.IO.ErrOut, &slog.HandlerOptions{Level: level})),
 	})
 	if err != nil {
@@ -69,7 +80,7 @@ func joinRun(ctx context.Context, opts *StartOptions) error {
 		return err
 	}
 	defer node.Stop()
-	fmt.Fprintf(opts.IO.Out, "Node %s joined the cluster at %s (instances reach it at %s)\n", node.NodeName(), opts.Join, frontend)
+	fmt.Fprintf(opts.IO.Out, "Node %s joined the cluster at %s (instances reach it at %s, its cache at %s)\n", node.NodeName(), opts.Join, frontend, cacheEP)
 	fmt.Fprintln(opts.IO.ErrOut, "Press Ctrl-C to leave.")
 	<-ctx.Done()
 	return nil

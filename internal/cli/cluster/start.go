@@ -106,7 +106,7 @@ manager too.`,
 			}
 			if opts.Join != "" {
 				if bad := joinConflicts(cmd, opts); len(bad) > 0 {
-					return cmdutil.FlagErrorf("--join runs only a node agent: it takes --data-dir and --log-level, not %s", strings.Join(bad, ", "))
+					return cmdutil.FlagErrorf("--join runs only a node agent: it takes --data-dir, --log-level and --cache-advertise, not %s", strings.Join(bad, ", "))
 				}
 			}
 			if runF != nil {
@@ -126,7 +126,7 @@ manager too.`,
 	fl.StringVar(&opts.Listen, "listen", DefaultListen, "frontend `address` (host:port) for clients")
 	fl.StringVar(&opts.BackendListen, "backend-listen", "", "backend `address` for remote executor managers (default: the frontend port + 1; \"off\" disables it)")
 	fl.StringVar(&opts.CacheListen, "cache-listen", DefaultCacheListen, "object cache `address` (host:port; \"off\" runs no cache)")
-	fl.StringVar(&opts.CacheAdvertise, "cache-advertise", "", "cache `endpoint` given to clients and instances (default grpc://<cache-listen>)")
+	fl.StringVar(&opts.CacheAdvertise, "cache-advertise", "", "cache `endpoint` given to clients and instances (default grpc://<cache-listen>; with --join, the cluster's cache, default port 9090 on the backend's host)")
 	fl.StringVar(&opts.CacheStorage, "cache-storage", "", "`directory` the cache writes objects to (default <data-dir>/cache; \"none\" keeps them in memory only)")
 	fl.StringVar(&opts.CacheMaxMemory, "cache-max-memory", "", "`size` of cached objects kept in memory, e.g. 512M or 4G (binary units; default $FLAME_CACHE_MAX_MEMORY, else 1G; 0 for no limit)")
 	fl.BoolVar(&opts.CacheCompress, "cache-compress", false, "send cache downloads ZSTD-compressed, as upstream does (helps compressible data on slow networks)")
@@ -142,7 +142,7 @@ manager too.`,
 // itself takes.
 func joinConflicts(cmd *cobra.Command, opts *StartOptions) []string {
 	var bad []string
-	for _, name := range []string{"listen", "backend-listen", "cache-listen", "cache-advertise", "cache-storage",
+	for _, name := range []string{"listen", "backend-listen", "cache-listen", "cache-storage",
 		"cache-max-memory", "cache-compress", "storage", "detach", cmdutil.OutputFlag} {
 		changed := cmd.Flags().Changed(name)
 		if name == "storage" {
