@@ -63,6 +63,7 @@ type KeyError struct {
 	Rule string
 }
 
+// Error says which key broke which rule.
 func (e *KeyError) Error() string {
 	return fmt.Sprintf("invalid cache key %q: %s", e.Key, e.Rule)
 }

@@ -26,6 +26,7 @@ type ObjectError struct {
 	Offset int    // byte offset of the opcode in the input
 }
 
+// Error names the opcode, the Python object and where it is.
 func (e *ObjectError) Error() string {
 	what := e.Op
 	if e.Name != "" {
