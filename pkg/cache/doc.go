@@ -9,6 +9,11 @@
 //	base, patches, err := cc.GetParts(ctx, ref)
 //	err = cc.Delete(ctx, "my-app/"+sessionID)
 //
+// The package-level functions (Put, Get, GetParts, Update, Patch, Delete,
+// Upload, Download) are flamepy's module functions: they use Default, the
+// cache of the current context or of FLAME_CACHE_ENDPOINT, which is how a
+// service running in an instance finds the cluster's cache.
+//
 // An ObjectRef names one version of one object on one server; its BSON
 // form (ObjectRef.Encode, DecodeRef) is what flows through Flame as session
 // common data and task output. Get and GetParts read from the server the
