@@ -39,6 +39,9 @@ type Options struct {
 	// MaxMemory is the byte budget of objects held in memory; 0 means 1
 	// GiB, negative means no limit.
 	MaxMemory int64
+	// MaxObjects bounds how many objects (bases and patches) are held in
+	// memory, least recently used out first; 0 means no bound.
+	MaxObjects int
 	// Spill is the size above which an upload goes straight to disk
 	// instead of memory (with a Dir); 0 means MaxMemory/16, at most 64 MiB.
 	Spill int64
@@ -84,6 +87,7 @@ func New(opts Options) (*Cache, error) {
 	}
 	dir := opts.Dir
 	st := newStore(dir, maxMem, spill, log)
+	st.maxObjects = max(opts.MaxObjects, 0)
 	if err := st.load(); err != nil {
 		return nil, err
 	}

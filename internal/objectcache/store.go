@@ -76,8 +76,11 @@ func (o *object) sizeLocked() int64 {
 type Store struct {
 	dir       string
 	maxMemory int64
-	spill     int64
-	log       *slog.Logger
+	// maxObjects bounds the blobs (bases and patches) held in memory; 0
+	// means no bound.
+	maxObjects int
+	spill      int64
+	log        *slog.Logger
 
 	mu       sync.Mutex
 	prefixes map[string]map[string]*object // "<app>/<ssn>" → object id → object
@@ -439,7 +442,10 @@ func (s *Store) residentLocked(b *blob) {
 // evictLocked drops the least recently used data until the budget holds,
 // sparing keep and blobs not yet on disk.
 func (s *Store) evictLocked(keep *blob) {
-	for e := s.lru.Back(); e != nil && s.maxMemory > 0 && s.resident > s.maxMemory; {
+	over := func() bool {
+		return (s.maxMemory > 0 && s.resident > s.maxMemory) || (s.maxObjects > 0 && s.lru.Len() > s.maxObjects)
+	}
+	for e := s.lru.Back(); e != nil && over(); {
 		victim := e.Value.(*blob)
 		e = e.Prev()
 		switch {

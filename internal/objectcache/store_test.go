@@ -463,3 +463,30 @@ func TestConcurrentWritersReadersEviction(t *testing.T) {
 		}
 	}
 }
+
+// MaxObjects bounds the objects held in memory: the least recently used go
+// to disk (and come back from it), or, without a directory, are gone.
+func TestEviction_MaxObjects(t *testing.T) {
+	ts := start(t, Options{Dir: t.TempDir(), MaxObjects: 2})
+	for _, k := range []string{"a", "b", "c"} {
+		ts.put(t, pathDesc("app/ssn/"+k), []byte(k))
+	}
+	ts.c.store.Flush()
+	ts.c.store.mu.Lock()
+	resident := ts.c.store.lru.Len()
+	ts.c.store.mu.Unlock()
+	if resident != 2 {
+		t.Fatalf("%d objects in memory, want 2", resident)
+	}
+	for _, k := range []string{"a", "b", "c"} {
+		wantObject(t, ts, "app/ssn/"+k, k, 1)
+	}
+
+	mem := start(t, Options{MaxObjects: 2})
+	for _, k := range []string{"a", "b", "c"} {
+		mem.put(t, pathDesc("app/ssn/"+k), []byte(k))
+	}
+	_, err := mem.doGet(t, "app/ssn/a:0")
+	wantStatus(t, err, codes.NotFound, "app/ssn/a")
+	wantObject(t, mem, "app/ssn/c", "c", 1)
+}

@@ -71,6 +71,9 @@ type Options struct {
 	// CacheMaxMemory is the byte budget of objects the cache holds in
 	// memory; 0 means 1 GiB, negative means no limit.
 	CacheMaxMemory int64
+	// CacheMaxObjects bounds the objects the cache holds in memory; 0
+	// means no bound.
+	CacheMaxObjects int
 	// CacheCompress sends downloads ZSTD-compressed, as upstream's cache
 	// does: worth it for compressible data on a slow network, a loss on
 	// loopback (see objectcache.Options.Compress).
@@ -289,10 +292,11 @@ func (s *Server) startCache() error {
 		dir = ""
 	}
 	c, err := objectcache.New(objectcache.Options{
-		Dir:       dir,
-		MaxMemory: s.opts.CacheMaxMemory,
-		Compress:  s.opts.CacheCompress,
-		Logger:    s.log.With("component", "object-cache"),
+		Dir:        dir,
+		MaxMemory:  s.opts.CacheMaxMemory,
+		Compress:   s.opts.CacheCompress,
+		MaxObjects: s.opts.CacheMaxObjects,
+		Logger:     s.log.With("component", "object-cache"),
 	})
 	if err != nil {
 		return err

@@ -56,6 +56,9 @@ type Options struct {
 	// CacheMaxMemory is the byte budget of cached objects held in memory;
 	// 0 means 1 GiB, negative means no limit.
 	CacheMaxMemory int64
+	// CacheMaxObjects bounds the cached objects held in memory; 0 means no
+	// bound.
+	CacheMaxObjects int
 	// CacheCompress sends cache downloads ZSTD-compressed, as upstream
 	// does; off by default, as it costs more than it saves on one machine.
 	CacheCompress bool
@@ -103,6 +106,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		CacheStorage:     opts.CacheStorage,
 		CacheMaxMemory:   opts.CacheMaxMemory,
 		CacheCompress:    opts.CacheCompress,
+		CacheMaxObjects:  opts.CacheMaxObjects,
 		Logger:           opts.Logger,
 		ResReq:           opts.ResReq,
 		Node:             opts.Node,

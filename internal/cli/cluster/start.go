@@ -39,19 +39,20 @@ type StartOptions struct {
 	Factory    *cmdutil.Factory
 	ConfigPath func() (string, error)
 
-	Listen         string
-	BackendListen  string
-	CacheListen    string
-	CacheAdvertise string
-	CacheStorage   string
-	CacheCompress  bool
-	CacheMaxMemory string
-	DataDir        string
-	Storage        string
-	LogLevel       string
-	Detach         bool
-	Join           string
-	Format         string
+	Listen          string
+	BackendListen   string
+	CacheListen     string
+	CacheAdvertise  string
+	CacheStorage    string
+	CacheCompress   bool
+	CacheMaxMemory  string
+	CacheMaxObjects int
+	DataDir         string
+	Storage         string
+	LogLevel        string
+	Detach          bool
+	Join            string
+	Format          string
 
 	// exitOnSecondSignal makes a second Ctrl-C end the process at once
 	// (the real command; not in-process tests).
@@ -101,6 +102,30 @@ manager too.`,
 					opts.CacheMaxMemory = v
 				}
 			}
+			// Upstream's eviction policy "none" keeps everything in memory.
+			if v, ok := f.LookupEnv("FLAME_CACHE_EVICTION_POLICY"); ok && v != "" {
+				switch strings.ToLower(strings.TrimSpace(v)) {
+				case "lru":
+				case "none":
+					if !cmd.Flags().Changed("cache-max-memory") {
+						opts.CacheMaxMemory = "0"
+					}
+				default:
+					return cmdutil.FlagErrorf("invalid FLAME_CACHE_EVICTION_POLICY %q: use lru or none", v)
+				}
+			}
+			if !cmd.Flags().Changed("cache-max-objects") {
+				if v, ok := f.LookupEnv("FLAME_CACHE_MAX_OBJECTS"); ok && v != "" {
+					n, err := strconv.Atoi(strings.TrimSpace(v))
+					if err != nil || n < 0 {
+						return cmdutil.FlagErrorf("invalid FLAME_CACHE_MAX_OBJECTS %q: use a whole number (0 for no limit)", v)
+					}
+					opts.CacheMaxObjects = n
+				}
+			}
+			if opts.CacheMaxObjects < 0 {
+				return cmdutil.FlagErrorf("invalid --cache-max-objects %d: use a whole number (0 for no limit)", opts.CacheMaxObjects)
+			}
 			if _, err := parseSize(opts.CacheMaxMemory); err != nil {
 				return err
 			}
@@ -129,6 +154,7 @@ manager too.`,
 	fl.StringVar(&opts.CacheAdvertise, "cache-advertise", "", "cache `endpoint` given to clients and instances (default grpc://<cache-listen>; with --join, the cluster's cache, default port 9090 on the backend's host)")
 	fl.StringVar(&opts.CacheStorage, "cache-storage", "", "`directory` the cache writes objects to (default <data-dir>/cache; \"none\" keeps them in memory only)")
 	fl.StringVar(&opts.CacheMaxMemory, "cache-max-memory", "", "`size` of cached objects kept in memory, e.g. 512M or 4G (binary units; default $FLAME_CACHE_MAX_MEMORY, else 1G; 0 for no limit)")
+	fl.IntVar(&opts.CacheMaxObjects, "cache-max-objects", 0, "most cached `objects` kept in memory (default $FLAME_CACHE_MAX_OBJECTS, else no limit)")
 	fl.BoolVar(&opts.CacheCompress, "cache-compress", false, "send cache downloads ZSTD-compressed, as upstream does (helps compressible data on slow networks)")
 	fl.StringVar(&opts.DataDir, "data-dir", "", "`directory` for the store, logs and executors (default ~/.flame/cluster)")
 	cmdutil.StringEnumFlag(cmd, &opts.Storage, "storage", "", local.StorageSQLite, []string{local.StorageSQLite, local.StorageNone}, "where state is kept")
@@ -143,7 +169,7 @@ manager too.`,
 func joinConflicts(cmd *cobra.Command, opts *StartOptions) []string {
 	var bad []string
 	for _, name := range []string{"listen", "backend-listen", "cache-listen", "cache-storage",
-		"cache-max-memory", "cache-compress", "storage", "detach", cmdutil.OutputFlag} {
+		"cache-max-memory", "cache-max-objects", "cache-compress", "storage", "detach", cmdutil.OutputFlag} {
 		changed := cmd.Flags().Changed(name)
 		if name == "storage" {
 			changed = opts.Storage != local.StorageSQLite
@@ -222,16 +248,17 @@ func startRun(ctx context.Context, opts *StartOptions) error {
 	}
 	logger := slog.New(slog.NewTextHandler(opts.IO.ErrOut, &slog.HandlerOptions{Level: level}))
 	c, err := local.Start(ctx, local.Options{
-		DataDir:        dir,
-		Storage:        opts.Storage,
-		ListenAddr:     opts.Listen,
-		BackendAddr:    opts.BackendListen,
-		CacheAddr:      opts.CacheListen,
-		CacheAdvertise: opts.CacheAdvertise,
-		CacheStorage:   opts.CacheStorage,
-		CacheCompress:  opts.CacheCompress,
-		CacheMaxMemory: maxMem,
-		Logger:         logger,
+		DataDir:         dir,
+		Storage:         opts.Storage,
+		ListenAddr:      opts.Listen,
+		BackendAddr:     opts.BackendListen,
+		CacheAddr:       opts.CacheListen,
+		CacheAdvertise:  opts.CacheAdvertise,
+		CacheStorage:    opts.CacheStorage,
+		CacheCompress:   opts.CacheCompress,
+		CacheMaxMemory:  maxMem,
+		CacheMaxObjects: opts.CacheMaxObjects,
+		Logger:          logger,
 		// flmping and flmexec are served by this program.
 		BuiltinCommand: []string{self, "serve", "--builtin"},
 	})
@@ -359,6 +386,9 @@ func detachRun(ctx context.Context, opts *StartOptions) error {
 	}
 	if opts.CacheMaxMemory != "" {
 		args = append(args, "--cache-max-memory", opts.CacheMaxMemory)
+	}
+	if opts.CacheMaxObjects > 0 {
+		args = append(args, "--cache-max-objects", strconv.Itoa(opts.CacheMaxObjects))
 	}
 	if opts.BackendListen != "" {
 		args = append(args, "--backend-listen", opts.BackendListen)
