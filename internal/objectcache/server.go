@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -109,9 +110,6 @@ func (c *Cache) Register(g *grpc.Server) { flight.RegisterFlightServiceServer(g,
 // SetAdvertise sets the endpoint put into ObjectRefs (once the listener's
 // port is known).
 func (c *Cache) SetAdvertise(endpoint string) { c.advertise = endpoint }
-
-// Store returns the object store behind the service.
-func (c *Cache) Store() *Store { return c.store }
 
 func invalid(format string, args ...any) error {
 	return status.Errorf(codes.InvalidArgument, format, args...)
@@ -333,7 +331,7 @@ func (c *Cache) send(sn snapshot, have uint64, stream flight.FlightService_DoGet
 	sent := 0
 	send := func(b *blob, kind string) error {
 		return c.store.each(b, func(chunk []byte) error {
-			rec := row(b.version, kind, chunk)
+			rec := cache.ResponseRow(b.version, kind, chunk)
 			defer rec.Release()
 			sent++
 			return w.Write(rec)
@@ -379,33 +377,12 @@ func patchesFollow(ps []*blob, v uint64) bool {
 	return true
 }
 
-// row builds a one-row response batch around data without copying it.
-func row(version uint64, kind string, data []byte) arrow.RecordBatch {
-	vb := memory.NewBufferBytes(arrow.Uint64Traits.CastToBytes([]uint64{version}))
-	vers := array.NewUint64Data(array.NewData(arrow.PrimitiveTypes.Uint64, 1, []*memory.Buffer{nil, vb}, nil, 0, 0))
-	defer vers.Release()
-	ko := memory.NewBufferBytes(arrow.Int32Traits.CastToBytes([]int32{0, int32(len(kind))}))
-	kinds := array.NewStringData(array.NewData(arrow.BinaryTypes.String, 1, []*memory.Buffer{nil, ko, memory.NewBufferBytes([]byte(kind))}, nil, 0, 0))
-	defer kinds.Release()
-	do := memory.NewBufferBytes(arrow.Int32Traits.CastToBytes([]int32{0, int32(len(data))}))
-	payload := array.NewBinaryData(array.NewData(arrow.BinaryTypes.Binary, 1, []*memory.Buffer{nil, do, memory.NewBufferBytes(data)}, nil, 0, 0))
-	defer payload.Release()
-	return array.NewRecordBatch(cache.ResponseSchema(), []arrow.Array{vers, kinds, payload}, 1)
-}
-
 // sendTable streams a native table object with the stored version in its
 // schema metadata (patches do not apply to tables).
 func (c *Cache) sendTable(sn snapshot, stream flight.FlightService_DoGetServer) error {
-	var data []byte
-	if err := c.store.each(sn.base, func(chunk []byte) error {
-		data = append(data, chunk...)
-		return nil
-	}); err != nil {
-		return err
-	}
-	r, err := ipc.NewReader(bytes.NewReader(data))
+	r, err := c.openTable(sn)
 	if err != nil {
-		return status.Errorf(codes.DataLoss, "stored table %s cannot be read: %v", sn.base.obj.key, err)
+		return err
 	}
 	defer r.Release()
 	md := r.Schema().Metadata()
@@ -443,7 +420,7 @@ func (c *Cache) GetFlightInfo(_ context.Context, d *flight.FlightDescriptor) (*f
 	if d == nil || len(d.Path) == 0 {
 		return nil, invalid("GetFlightInfo needs a descriptor path naming a key")
 	}
-	key := joinPath(d.Path)
+	key := strings.Join(d.Path, "/")
 	info := &flight.FlightInfo{
 		FlightDescriptor: &flight.FlightDescriptor{Type: d.Type, Cmd: d.Cmd, Path: []string{key}},
 		Endpoint: []*flight.FlightEndpoint{{
@@ -461,28 +438,29 @@ func (c *Cache) GetFlightInfo(_ context.Context, d *flight.FlightDescriptor) (*f
 	return info, nil
 }
 
-func joinPath(p []string) string {
-	var b bytes.Buffer
-	for i, s := range p {
-		if i > 0 {
-			b.WriteByte('/')
-		}
-		b.WriteString(s)
-	}
-	return b.String()
-}
-
 func (c *Cache) tableSchema(sn snapshot) []byte {
-	var data []byte
-	if c.store.each(sn.base, func(chunk []byte) error { data = append(data, chunk...); return nil }) != nil {
-		return nil
-	}
-	r, err := ipc.NewReader(bytes.NewReader(data))
+	r, err := c.openTable(sn)
 	if err != nil {
 		return nil
 	}
 	defer r.Release()
 	return flight.SerializeSchema(r.Schema(), memory.DefaultAllocator)
+}
+
+// openTable reads a native table object's stored IPC stream.
+func (c *Cache) openTable(sn snapshot) (*ipc.Reader, error) {
+	var data []byte
+	if err := c.store.each(sn.base, func(chunk []byte) error {
+		data = append(data, chunk...)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	r, err := ipc.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, status.Errorf(codes.DataLoss, "stored table %s cannot be read: %v", sn.base.obj.key, err)
+	}
+	return r, nil
 }
 
 // ListFlights lists the stored objects. As an extension upstream does not

@@ -716,7 +716,7 @@ func TestKeyRules(t *testing.T) {
 	_, err := ts.doGet(t, "app/../x:0")
 	wantStatus(t, err, codes.InvalidArgument, `"app/../x"`)
 	// Nothing was written or deleted.
-	if objs := ts.c.Store().List(nil); len(objs) != 1 || objs[0].Key.String() != "app/ssn/obj" {
+	if objs := ts.c.store.List(nil); len(objs) != 1 || objs[0].Key.String() != "app/ssn/obj" {
 		t.Fatalf("store holds %v", objs)
 	}
 }

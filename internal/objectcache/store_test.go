@@ -51,7 +51,7 @@ func TestEviction_WithDirReadsBack(t *testing.T) {
 		t.Fatal("putting b did not push the least recently used a out of memory")
 	}
 	// Metadata stays: the object is listed and patchable while evicted.
-	if infos := ts.c.Store().List(nil); len(infos) != 2 || infos[0].Version != 2 || infos[0].Size != 602 {
+	if infos := ts.c.store.List(nil); len(infos) != 2 || infos[0].Version != 2 || infos[0].Size != 602 {
 		t.Fatalf("list while evicted: %+v", infos)
 	}
 	wantObject(t, ts, "app/ssn/a", a, 1, "pa")
@@ -190,7 +190,7 @@ func TestRestart_RestoresAndCleansUp(t *testing.T) {
 	if ref := ts.put(t, pathDesc("app/s1/b"), []byte("B4")); ref.Version != 4 {
 		t.Fatalf("put after restart: version %d", ref.Version)
 	}
-	if infos := ts.c.Store().List(nil); len(infos) != 3 || infos[0].Patches != 3 {
+	if infos := ts.c.store.List(nil); len(infos) != 3 || infos[0].Patches != 3 {
 		t.Fatalf("list after restart: %+v", infos)
 	}
 }
@@ -342,7 +342,7 @@ func TestMaxPatches(t *testing.T) {
 	}
 	_, err := ts.doPut(t, cmdDesc("PATCH:"+key), cache.UploadSchema(), opaque([]byte("one too many")))
 	wantStatus(t, err, codes.InvalidArgument, "patches")
-	if infos := ts.c.Store().List(nil); infos[0].Patches != MaxPatches || infos[0].Version != MaxPatches+1 {
+	if infos := ts.c.store.List(nil); infos[0].Patches != MaxPatches || infos[0].Version != MaxPatches+1 {
 		t.Fatalf("after the refused patch: %+v", infos[0])
 	}
 	dl := ts.get(t, key+":0")

@@ -19,11 +19,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -75,19 +73,9 @@ func (s *rawServer) DoGet(t *flight.Ticket, stream flight.FlightService_DoGetSer
 	s.mu.Unlock()
 	w := flight.NewRecordWriter(stream, ipc.WithSchema(cache.UploadSchema()))
 	defer w.Close()
-	rec := oneRow(data)
+	rec := cache.UploadRow(data)
 	defer rec.Release()
 	return w.Write(rec)
-}
-
-func oneRow(data []byte) arrow.RecordBatch {
-	vb := memory.NewBufferBytes(make([]byte, 8))
-	v := array.NewUint64Data(array.NewData(arrow.PrimitiveTypes.Uint64, 1, []*memory.Buffer{nil, vb}, nil, 0, 0))
-	defer v.Release()
-	off := memory.NewBufferBytes(arrow.Int32Traits.CastToBytes([]int32{0, int32(len(data))}))
-	d := array.NewBinaryData(array.NewData(arrow.BinaryTypes.Binary, 1, []*memory.Buffer{nil, off, memory.NewBufferBytes(data)}, nil, 0, 0))
-	defer d.Release()
-	return array.NewRecordBatch(cache.UploadSchema(), []arrow.Array{v, d}, 1)
 }
 
 func startRaw(b *testing.B) flight.Client {
@@ -120,7 +108,7 @@ func rawPut(ctx context.Context, fc flight.Client, key string, data []byte) erro
 	}
 	w := flight.NewRecordWriter(s, ipc.WithSchema(cache.UploadSchema()))
 	w.SetFlightDescriptor(&flight.FlightDescriptor{Type: flight.DescriptorPATH, Path: []string{key}})
-	rec := oneRow(data)
+	rec := cache.UploadRow(data)
 	err = w.Write(rec)
 	rec.Release()
 	if err != nil {

@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -118,7 +116,7 @@ func (c *Client) upload(ctx context.Context, op, endpoint string, d *flight.Flig
 		if err != nil {
 			return ObjectRef{}, err
 		}
-		rec := uploadRow(chunk)
+		rec := UploadRow(chunk)
 		sendErr = w.Write(rec)
 		rec.Release()
 		if sendErr != nil {
@@ -151,17 +149,6 @@ func (c *Client) upload(ctx context.Context, op, endpoint string, d *flight.Flig
 		return ObjectRef{}, client.NewError(client.CodeInternal, op+": "+err.Error(), err)
 	}
 	return ref, nil
-}
-
-// uploadRow builds a one-row upload batch around data without copying it.
-func uploadRow(data []byte) arrow.RecordBatch {
-	vb := memory.NewBufferBytes(make([]byte, 8))
-	vers := array.NewUint64Data(array.NewData(arrow.PrimitiveTypes.Uint64, 1, []*memory.Buffer{nil, vb}, nil, 0, 0))
-	defer vers.Release()
-	off := memory.NewBufferBytes(arrow.Int32Traits.CastToBytes([]int32{0, int32(len(data))}))
-	d := array.NewBinaryData(array.NewData(arrow.BinaryTypes.Binary, 1, []*memory.Buffer{nil, off, memory.NewBufferBytes(data)}, nil, 0, 0))
-	defer d.Release()
-	return array.NewRecordBatch(UploadSchema(), []arrow.Array{vers, d}, 1)
 }
 
 // Get returns the base object ref points at, read from the server the

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
 // The wire format of Flame's object cache (Arrow Flight), shared by this
@@ -70,4 +72,37 @@ func ParseTicket(t string) (key string, version int64, err error) {
 		return key, 0, &KeyError{Key: t, Rule: "the version after ':' must be a non-negative integer"}
 	}
 	return key, version, nil
+}
+
+// UploadRow builds a one-row batch of the upload schema around data,
+// without copying it (version 0, as clients send).
+func UploadRow(data []byte) arrow.RecordBatch {
+	vers, d := versionColumn(0), binaryColumn(arrow.BinaryTypes.Binary, data)
+	defer vers.Release()
+	defer d.Release()
+	return array.NewRecordBatch(uploadSchema, []arrow.Array{vers, d}, 1)
+}
+
+// ResponseRow builds a one-row batch of the download schema around data,
+// without copying it.
+func ResponseRow(version uint64, kind string, data []byte) arrow.RecordBatch {
+	vers := versionColumn(version)
+	kinds := binaryColumn(arrow.BinaryTypes.String, []byte(kind))
+	d := binaryColumn(arrow.BinaryTypes.Binary, data)
+	defer vers.Release()
+	defer kinds.Release()
+	defer d.Release()
+	return array.NewRecordBatch(responseSchema, []arrow.Array{vers, kinds, d}, 1)
+}
+
+func versionColumn(v uint64) arrow.Array {
+	buf := memory.NewBufferBytes(arrow.Uint64Traits.CastToBytes([]uint64{v}))
+	return array.MakeFromData(array.NewData(arrow.PrimitiveTypes.Uint64, 1, []*memory.Buffer{nil, buf}, nil, 0, 0))
+}
+
+// binaryColumn is a one-value binary (or utf8) column whose value buffer
+// is value itself.
+func binaryColumn(dt arrow.DataType, value []byte) arrow.Array {
+	offsets := memory.NewBufferBytes(arrow.Int32Traits.CastToBytes([]int32{0, int32(len(value))}))
+	return array.MakeFromData(array.NewData(dt, 1, []*memory.Buffer{nil, offsets, memory.NewBufferBytes(value)}, nil, 0, 0))
 }

@@ -18,7 +18,8 @@ import (
 )
 
 func TestNewCmdStart(t *testing.T) {
-	defaults := StartOptions{Listen: "127.0.0.1:8080", CacheListen: "127.0.0.1:9090", Storage: "sqlite", LogLevel: "warn"}
+	// The defaults are upstream's ports (DefaultListen, DefaultCacheListen); parsed, never bound.
+	defaults := StartOptions{Listen: DefaultListen, CacheListen: DefaultCacheListen, Storage: "sqlite", LogLevel: "warn"}
 	with := func(change func(*StartOptions)) StartOptions {
 		o := defaults
 		change(&o)

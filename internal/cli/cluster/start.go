@@ -97,34 +97,8 @@ manager too.`,
 					return err
 				}
 			}
-			if opts.CacheMaxMemory == "" {
-				if v, ok := f.LookupEnv("FLAME_CACHE_MAX_MEMORY"); ok {
-					opts.CacheMaxMemory = v
-				}
-			}
-			// Upstream's eviction policy "none" keeps everything in memory.
-			if v, ok := f.LookupEnv("FLAME_CACHE_EVICTION_POLICY"); ok && v != "" {
-				switch strings.ToLower(strings.TrimSpace(v)) {
-				case "lru":
-				case "none":
-					if !cmd.Flags().Changed("cache-max-memory") {
-						opts.CacheMaxMemory = "0"
-					}
-				default:
-					return cmdutil.FlagErrorf("invalid FLAME_CACHE_EVICTION_POLICY %q: use lru or none", v)
-				}
-			}
-			if !cmd.Flags().Changed("cache-max-objects") {
-				if v, ok := f.LookupEnv("FLAME_CACHE_MAX_OBJECTS"); ok && v != "" {
-					n, err := strconv.Atoi(strings.TrimSpace(v))
-					if err != nil || n < 0 {
-						return cmdutil.FlagErrorf("invalid FLAME_CACHE_MAX_OBJECTS %q: use a whole number (0 for no limit)", v)
-					}
-					opts.CacheMaxObjects = n
-				}
-			}
-			if opts.CacheMaxObjects < 0 {
-				return cmdutil.FlagErrorf("invalid --cache-max-objects %d: use a whole number (0 for no limit)", opts.CacheMaxObjects)
+			if err := cacheFromEnv(cmd, f.LookupEnv, opts); err != nil {
+				return err
 			}
 			if _, err := parseSize(opts.CacheMaxMemory); err != nil {
 				return err
@@ -179,6 +153,42 @@ func joinConflicts(cmd *cobra.Command, opts *StartOptions) []string {
 		}
 	}
 	return bad
+}
+
+// cacheFromEnv applies upstream's cache variables where the flags are not
+// given: FLAME_CACHE_MAX_MEMORY, FLAME_CACHE_EVICTION_POLICY (none: no
+// memory limit) and FLAME_CACHE_MAX_OBJECTS.
+func cacheFromEnv(cmd *cobra.Command, lookupEnv func(string) (string, bool), opts *StartOptions) error {
+	if opts.CacheMaxMemory == "" {
+		if v, ok := lookupEnv("FLAME_CACHE_MAX_MEMORY"); ok {
+			opts.CacheMaxMemory = v
+		}
+	}
+	// Upstream's eviction policy "none" keeps everything in memory.
+	if v, ok := lookupEnv("FLAME_CACHE_EVICTION_POLICY"); ok && v != "" {
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "lru":
+		case "none":
+			if !cmd.Flags().Changed("cache-max-memory") {
+				opts.CacheMaxMemory = "0"
+			}
+		default:
+			return cmdutil.FlagErrorf("invalid FLAME_CACHE_EVICTION_POLICY %q: use lru or none", v)
+		}
+	}
+	if !cmd.Flags().Changed("cache-max-objects") {
+		if v, ok := lookupEnv("FLAME_CACHE_MAX_OBJECTS"); ok && v != "" {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil || n < 0 {
+				return cmdutil.FlagErrorf("invalid FLAME_CACHE_MAX_OBJECTS %q: use a whole number (0 for no limit)", v)
+			}
+			opts.CacheMaxObjects = n
+		}
+	}
+	if opts.CacheMaxObjects < 0 {
+		return cmdutil.FlagErrorf("invalid --cache-max-objects %d: use a whole number (0 for no limit)", opts.CacheMaxObjects)
+	}
+	return nil
 }
 
 // parseSize reads a byte size as upstream's cache configuration writes
