@@ -36,7 +36,7 @@ type instanceServer struct {
 
 // abandonAfter is how long a handler has to return after its task's
 // context was cancelled at the timeout.
-var abandonAfter = time.Second
+const abandonAfter = time.Second
 
 func newInstanceServer(svc Service, log *slog.Logger) *instanceServer {
 	return &instanceServer{svc: svc, log: log, slot: make(chan struct{}, 1)}
