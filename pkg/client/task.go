@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	flamev1 "github.com/flmctl/flmctl/proto/flame/v1"
 )
@@ -182,18 +185,31 @@ func (w *TaskWatcher) Close() {
 
 // Invoke creates a task with input, waits for it and returns its output. A task
 // that fails or is cancelled gives a *TaskFailedError.
+//
+// Against an flmctl server the task is created and awaited in one call (see
+// flamev1.WaitMetadataKey); against upstream Flame, Invoke watches the task
+// it created, as flamepy does.
 func (s *Session) Invoke(ctx context.Context, input []byte) ([]byte, error) {
-	t, err := s.CreateTask(ctx, input)
+	wctx := metadata.AppendToOutgoingContext(ctx, flamev1.WaitMetadataKey, flamev1.WaitTerminal)
+	p, err := s.conn.frontend.CreateTask(wctx, &flamev1.CreateTaskRequest{Task: &flamev1.TaskSpec{SessionId: s.id, Input: input}})
 	if err != nil {
-		return nil, err
+		op := "create task in session " + strconv.Quote(s.id)
+		if c := status.Code(err); c == codes.Canceled || c == codes.DeadlineExceeded {
+			// The task may exist: the call ended while it was awaited.
+			op = "invoke a task in session " + strconv.Quote(s.id)
+		}
+		return nil, s.conn.wrap(op, err)
 	}
-	w, err := s.WatchTask(ctx, t.ID)
-	if err != nil {
-		return nil, err
-	}
-	defer w.Close()
-	if t, err = w.Wait(); err != nil {
-		return nil, err
+	t := taskFromProto(p)
+	if !t.State.IsTerminal() {
+		w, err := s.WatchTask(ctx, t.ID)
+		if err != nil {
+			return nil, err
+		}
+		defer w.Close()
+		if t, err = w.Wait(); err != nil {
+			return nil, err
+		}
 	}
 	return s.outcome(ctx, t)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
@@ -279,7 +280,8 @@ func TestWatchTask_Error(t *testing.T) {
 }
 
 // taskStub returns a stub whose session s1 runs every task to the given end.
-// GetTask answers with getTask, or NotFound.
+// GetTask answers with getTask, or NotFound. Like upstream, it ignores the
+// wait metadata of CreateTask; waitStub honours it, like our server.
 func taskStub(end *flamev1.Task, getTask *flamev1.Task) *stubFrontend {
 	return &stubFrontend{
 		CreateTaskF: func(_ context.Context, r *flamev1.CreateTaskRequest) (*flamev1.Task, error) {
@@ -293,6 +295,23 @@ func taskStub(end *flamev1.Task, getTask *flamev1.Task) *stubFrontend {
 			return getTask, nil
 		},
 	}
+}
+
+// waitStub is taskStub answering a CreateTask that asks to wait with the
+// terminal task, and failing every WatchTask: none is needed then.
+func waitStub(t *testing.T, end *flamev1.Task, getTask *flamev1.Task) *stubFrontend {
+	s := taskStub(end, getTask)
+	s.CreateTaskF = func(ctx context.Context, r *flamev1.CreateTaskRequest) (*flamev1.Task, error) {
+		if v := metadata.ValueFromIncomingContext(ctx, flamev1.WaitMetadataKey); len(v) != 1 || v[0] != flamev1.WaitTerminal {
+			t.Errorf("CreateTask metadata %s = %q, want [%q]", flamev1.WaitMetadataKey, v, flamev1.WaitTerminal)
+		}
+		return end, nil
+	}
+	s.WatchTaskF = func(*flamev1.WatchTaskRequest, grpc.ServerStreamingServer[flamev1.Task]) error {
+		t.Error("WatchTask called although CreateTask answered with a terminal task")
+		return status.Error(codes.Internal, "unexpected watch")
+	}
+	return s
 }
 
 func TestInvoke(t *testing.T) {
@@ -331,30 +350,36 @@ func TestInvoke(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ssn := openSession(t, taskStub(tt.end, tt.getTask))
-			out, err := ssn.Invoke(t.Context(), []byte("in"))
-			if tt.want == nil {
-				if err != nil || string(out) != "out" {
-					t.Errorf("Invoke = %q, %v", out, err)
+		for _, server := range []string{"upstream", "flmctl"} {
+			t.Run(tt.name+"/"+server, func(t *testing.T) {
+				stub := taskStub(tt.end, tt.getTask)
+				if server == "flmctl" {
+					stub = waitStub(t, tt.end, tt.getTask)
 				}
-				return
-			}
-			var tf *client.TaskFailedError
-			if !errors.As(err, &tf) {
-				t.Fatalf("Invoke error %v (%T) is not a *TaskFailedError", err, err)
-			}
-			if !errors.Is(err, tt.want) || err.Error() != tt.msg {
-				t.Errorf("Invoke error = %q, want %q matching %v", err, tt.msg, tt.want)
-			}
-			var fe *client.FlameError
-			if !errors.As(err, &fe) || fe.Message != tt.msg {
-				t.Errorf("errors.As FlameError = %v", fe)
-			}
-			if tf.TaskID != "1" || tf.SessionID != "s1" || tf.State != tt.state || len(tf.Events) != tt.events {
-				t.Errorf("TaskFailedError = %+v", tf)
-			}
-		})
+				ssn := openSession(t, stub)
+				out, err := ssn.Invoke(t.Context(), []byte("in"))
+				if tt.want == nil {
+					if err != nil || string(out) != "out" {
+						t.Errorf("Invoke = %q, %v", out, err)
+					}
+					return
+				}
+				var tf *client.TaskFailedError
+				if !errors.As(err, &tf) {
+					t.Fatalf("Invoke error %v (%T) is not a *TaskFailedError", err, err)
+				}
+				if !errors.Is(err, tt.want) || err.Error() != tt.msg {
+					t.Errorf("Invoke error = %q, want %q matching %v", err, tt.msg, tt.want)
+				}
+				var fe *client.FlameError
+				if !errors.As(err, &fe) || fe.Message != tt.msg {
+					t.Errorf("errors.As FlameError = %v", fe)
+				}
+				if tf.TaskID != "1" || tf.SessionID != "s1" || tf.State != tt.state || len(tf.Events) != tt.events {
+					t.Errorf("TaskFailedError = %+v", tf)
+				}
+			})
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/flmctl/flmctl/internal/server/errs"
 	"github.com/flmctl/flmctl/internal/server/store"
@@ -425,4 +426,116 @@ func TestRestart_RequeuesRunning(t *testing.T) {
 	if err != nil || t4.GetStatus().GetState() != flamev1.TaskState_Pending {
 		t.Fatalf("new task id after restart: %v %v", t4, err)
 	}
+}
+
+// TestCreateTask_Wait covers the wait extension (flamev1.WaitMetadataKey):
+// the call answers with the terminal task, an ended context is an error, a
+// stopping manager answers with the task as it stands, and without the
+// metadata the Pending task comes back at once.
+func TestCreateTask_Wait(t *testing.T) {
+	waitCtx := func(ctx context.Context) context.Context {
+		return metadata.NewIncomingContext(ctx, metadata.Pairs(flamev1.WaitMetadataKey, flamev1.WaitTerminal))
+	}
+	create := func(ctx context.Context, m *Manager) <-chan *flamev1.Task {
+		got := make(chan *flamev1.Task, 1)
+		go func() {
+			pb, err := m.CreateTask(ctx, &flamev1.CreateTaskRequest{Task: &flamev1.TaskSpec{SessionId: "s", Input: []byte("in")}})
+			if err != nil {
+				t.Errorf("CreateTask: %v", err)
+			}
+			got <- pb
+		}()
+		return got
+	}
+	setup := func(t *testing.T) (*Manager, string) {
+		m := newTestManager(t, nil)
+		mustRegister(t, m, "app", nil)
+		node := fakeNode(t, m, 1)
+		mustSession(t, m, "s", &flamev1.SessionSpec{Application: "app"})
+		// Without the metadata the task is answered Pending.
+		pb, err := m.CreateTask(t.Context(), &flamev1.CreateTaskRequest{Task: &flamev1.TaskSpec{SessionId: "s"}})
+		if err != nil || pb.GetStatus().GetState() != flamev1.TaskState_Pending {
+			t.Fatalf("CreateTask without wait = %v, %v; want Pending", pb, err)
+		}
+		e := nextNew(t, node)
+		id := e.GetMetadata().GetId()
+		b := m.Direct()
+		if err := b.RegisterExecutor(t.Context(), id, e.GetSpec()); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := b.BindExecutor(t.Context(), id); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.BindExecutorCompleted(t.Context(), id, nil); err != nil {
+			t.Fatal(err)
+		}
+		return m, id
+	}
+
+	t.Run("terminal", func(t *testing.T) {
+		m, id := setup(t)
+		b := m.Direct()
+		got := create(waitCtx(t.Context()), m)
+		for _, out := range []string{"o1", "o2"} { // task 1, then the awaited task 2
+			if _, err := b.LaunchTask(t.Context(), id); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case pb := <-got:
+				t.Fatalf("CreateTask answered %v before its task ran", pb)
+			default:
+			}
+			if err := b.CompleteTask(t.Context(), id, &flamev1.TaskResult{Output: []byte(out)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		pb := <-got
+		if pb.GetMetadata().GetId() != "2" || pb.GetStatus().GetState() != flamev1.TaskState_Succeed || string(pb.GetSpec().GetOutput()) != "o2" {
+			t.Fatalf("CreateTask with wait = %v, want task 2 Succeed with output o2", pb)
+		}
+	})
+	// The two ends of a wait other than a terminal task, on task 2 created
+	// without the metadata.
+	lookup := func(t *testing.T, m *Manager) *task {
+		if _, err := m.CreateTask(t.Context(), &flamev1.CreateTaskRequest{Task: &flamev1.TaskSpec{SessionId: "s"}}); err != nil {
+			t.Fatal(err)
+		}
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		_, tk, err := m.lookupTask("s", "2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tk
+	}
+	t.Run("context ends", func(t *testing.T) {
+		m, _ := setup(t)
+		tk := lookup(t, m)
+		ctx, cancel := context.WithCancel(t.Context())
+		errc := make(chan error, 1)
+		go func() {
+			_, err := m.awaitTerminal(ctx, tk)
+			errc <- err
+		}()
+		cancel()
+		if err := <-errc; errs.Code(err) != codes.Canceled {
+			t.Fatalf("wait after cancel = %v, want Canceled", err)
+		}
+	})
+	t.Run("manager stops", func(t *testing.T) {
+		m, _ := setup(t)
+		tk := lookup(t, m)
+		got := make(chan *flamev1.Task, 1)
+		go func() {
+			pb, err := m.awaitTerminal(t.Context(), tk)
+			if err != nil {
+				t.Errorf("wait at shutdown: %v", err)
+			}
+			got <- pb
+		}()
+		m.Stop()
+		if pb := <-got; pb.GetMetadata().GetId() != "2" || pb.GetStatus().GetState() != flamev1.TaskState_Pending {
+			t.Fatalf("wait at shutdown = %v, want task 2 Pending", pb)
+		}
+	})
 }

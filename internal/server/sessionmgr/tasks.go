@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/flmctl/flmctl/internal/server/errs"
 	"github.com/flmctl/flmctl/internal/server/store"
@@ -51,9 +52,44 @@ func (m *Manager) CreateTask(ctx context.Context, req *flamev1.CreateTaskRequest
 		m.kickScheduler()
 	}
 	if err := b.wait(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err() // the caller is gone; the task stands
+		}
 		return nil, errs.Internal("create task in session %s: %v", sid, err)
 	}
+	if waitRequested(ctx) {
+		return m.awaitTerminal(ctx, t)
+	}
 	return pb, nil
+}
+
+// waitRequested reports whether the caller asked CreateTask to answer with
+// the terminal task (flamev1.WaitMetadataKey).
+func waitRequested(ctx context.Context) bool {
+	v := metadata.ValueFromIncomingContext(ctx, flamev1.WaitMetadataKey)
+	return len(v) == 1 && v[0] == flamev1.WaitTerminal
+}
+
+// awaitTerminal waits until t is terminal and returns it. When the manager
+// stops first it returns t as it stands: the caller then watches it, which
+// ends in UNAVAILABLE like any watch at shutdown. Terminal states are
+// published after their commit, so what it returns is durable.
+func (m *Manager) awaitTerminal(ctx context.Context, t *task) (*flamev1.Task, error) {
+	for {
+		m.mu.Lock()
+		pb, changed := t.pb, t.changed
+		m.mu.Unlock()
+		if isTerminal(pb.GetStatus().GetState()) {
+			return pb, nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-m.ctx.Done():
+			return pb, nil
+		}
+	}
 }
 
 // lookupTask finds a task by its ids. m.mu must be held.
