@@ -25,8 +25,9 @@ import (
 )
 
 // The benchmarks below measure the embedded cluster with real instance
-// processes (this test binary as a no-op Go service) next to a raw gRPC
-// unary round trip on loopback measured in the same run:
+// processes (testdata/noopsvc, a no-op Go service) next to two baselines
+// measured in the same run: a raw gRPC unary round trip on loopback, and the
+// raw calls to instance processes that every task needs:
 //
 //	go test -run '^$' -bench . -benchtime 3s ./pkg/local/
 
@@ -66,6 +67,79 @@ func BenchmarkRawUnary(b *testing.B) {
 		lat = append(lat, time.Since(t0))
 	}
 	reportP50(b, lat)
+}
+
+// BenchmarkRawInstance is the second baseline: the one cross-process hop
+// every task makes, a no-op OnTaskInvoke to a noopsvc instance process over
+// its Unix socket, with nothing of the cluster in between. "seq" is one call
+// at a time (its p50 is the floor under a single task's latency, next to
+// RawUnary's in-process round trip); "parallel" calls 4 instances at once,
+// one call at a time each, as the cluster runs tasks in BenchmarkThroughput
+// (its tasks/s is a ceiling over the cluster's, whose tasks also need the
+// client's call and the cluster's work).
+func BenchmarkRawInstance(b *testing.B) {
+	bin, err := noopService()
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "rawinst")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	const instances = 4
+	clients := make([]flamev1.InstanceClient, instances)
+	for i := range clients {
+		sock := filepath.Join(dir, strconv.Itoa(i)+".sock")
+		cmd := exec.Command(bin)
+		cmd.Env = append(os.Environ(), "FLAME_INSTANCE_ENDPOINT="+sock)
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+		cc, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer cc.Close()
+		clients[i] = flamev1.NewInstanceClient(cc)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_, err = clients[i].OnSessionEnter(ctx, &flamev1.SessionContext{SessionId: "s"}, grpc.WaitForReady(true))
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	tc := &flamev1.TaskContext{TaskId: "1", SessionId: "s"}
+	ctx := context.Background()
+	b.Run("seq", func(b *testing.B) {
+		lat := make([]time.Duration, 0, b.N)
+		for b.Loop() {
+			t0 := time.Now()
+			if _, err := clients[0].OnTaskInvoke(ctx, tc); err != nil {
+				b.Fatal(err)
+			}
+			lat = append(lat, time.Since(t0))
+		}
+		reportP50(b, lat)
+	})
+	b.Run("parallel", func(b *testing.B) {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		t0 := time.Now()
+		for _, c := range clients {
+			wg.Go(func() {
+				for next.Add(1) <= int64(b.N) {
+					if _, err := c.OnTaskInvoke(ctx, tc); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		b.ReportMetric(float64(b.N)/time.Since(t0).Seconds(), "tasks/s")
+	})
 }
 
 func reportP50(b *testing.B, lat []time.Duration) {
