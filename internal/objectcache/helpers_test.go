@@ -55,7 +55,7 @@ func start(t *testing.T, opts Options) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := grpc.NewServer(grpc.MaxRecvMsgSize(math.MaxInt32), grpc.MaxSendMsgSize(math.MaxInt32))
+	g := grpc.NewServer(ServerOptions()...)
 	c.Register(g)
 	addr := lis.Addr().String()
 	c.SetAdvertise("grpc://" + addr)

@@ -33,7 +33,7 @@ func spilledUpload(t *testing.T, s *Store, k cache.ObjectKey, data []byte) *uplo
 
 func readBack(s *Store, b *blob) ([]byte, error) {
 	var out []byte
-	err := s.each(b, func(c []byte) error { out = append(out, c...); return nil })
+	err := s.each(b, func(c []byte, _ bool) error { out = append(out, c...); return nil })
 	return out, err
 }
 

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"strconv"
 	"strings"
 
@@ -30,6 +31,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/flmctl/flmctl/internal/flightwire"
 	"github.com/flmctl/flmctl/pkg/cache"
 )
 
@@ -98,13 +100,33 @@ func New(opts Options) (*Cache, error) {
 // Close writes what is still queued for the disk. Stop serving first.
 func (c *Cache) Close() { c.store.Close() }
 
+// Flush waits until every object put so far is on disk.
+func (c *Cache) Flush() { c.store.Flush() }
+
+// ServerOptions are the options of the gRPC server the cache is meant to be
+// registered on: no message-size limit (objects are whole messages),
+// flow-control windows and buffers sized for bulk transfers, and uploads
+// decoded with one copy (flightwire.Codec).
+func ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.ForceServerCodecV2(flightwire.Codec{}),
+		grpc.MaxRecvMsgSize(math.MaxInt32),
+		grpc.MaxSendMsgSize(math.MaxInt32),
+		grpc.InitialWindowSize(8 << 20),
+		grpc.InitialConnWindowSize(32 << 20),
+		grpc.ReadBufferSize(256 << 10),
+		grpc.WriteBufferSize(256 << 10),
+	}
+}
+
 // Handshake is not supported: the cache has no authentication
 // (flame-protocol.md §9). flight.BaseFlightServer would accept it.
 func (c *Cache) Handshake(flight.FlightService_HandshakeServer) error {
 	return status.Error(codes.Unimplemented, "Handshake is not implemented")
 }
 
-// Register adds the Flight service to g.
+// Register adds the Flight service to g, which must be made with
+// ServerOptions (downloads are sent through flightwire.Codec).
 func (c *Cache) Register(g *grpc.Server) { flight.RegisterFlightServiceServer(g, c) }
 
 // SetAdvertise sets the endpoint put into ObjectRefs (once the listener's
@@ -327,13 +349,16 @@ func (c *Cache) send(sn snapshot, have uint64, stream flight.FlightService_DoGet
 	}
 	// The writer sends the schema with the first row, so a failed attempt
 	// that sent no row has sent nothing. It is closed only on success.
-	w := flight.NewRecordWriter(stream, opts...)
+	// Chunks go out without a copy where they stay unchanged (flightwire).
+	pw := flightwire.NewPayloadWriter(stream, nil)
+	w := ipc.NewWriterWithPayloadWriter(pw, opts...)
 	sent := 0
 	send := func(b *blob, kind string) error {
-		return c.store.each(b, func(chunk []byte) error {
+		return c.store.each(b, func(chunk []byte, kept bool) error {
 			rec := cache.ResponseRow(b.version, kind, chunk)
 			defer rec.Release()
 			sent++
+			pw.Copy = !kept
 			return w.Write(rec)
 		})
 	}
@@ -450,7 +475,7 @@ func (c *Cache) tableSchema(sn snapshot) []byte {
 // openTable reads a native table object's stored IPC stream.
 func (c *Cache) openTable(sn snapshot) (*ipc.Reader, error) {
 	var data []byte
-	if err := c.store.each(sn.base, func(chunk []byte) error {
+	if err := c.store.each(sn.base, func(chunk []byte, _ bool) error {
 		data = append(data, chunk...)
 		return nil
 	}); err != nil {

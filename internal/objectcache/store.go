@@ -364,8 +364,9 @@ func (s *Store) Get(k cache.ObjectKey) (snapshot, error) {
 
 // each calls fn with every chunk of b: from memory when resident, else from
 // its file (checking every checksum), bringing a blob that fits back into
-// memory.
-func (s *Store) each(b *blob, fn func([]byte) error) error {
+// memory. kept tells fn that the chunk stays valid and unchanged after the
+// call; otherwise its memory is reused for the next chunk.
+func (s *Store) each(b *blob, fn func(chunk []byte, kept bool) error) error {
 	if b.damaged != nil {
 		return damagedStatus(b, b.damaged)
 	}
@@ -374,7 +375,7 @@ func (s *Store) each(b *blob, fn func([]byte) error) error {
 	s.mu.Unlock()
 	if chunks != nil {
 		for _, c := range chunks {
-			if err := fn(c); err != nil {
+			if err := fn(c, true); err != nil {
 				return err
 			}
 		}
@@ -389,7 +390,7 @@ func (s *Store) each(b *blob, fn func([]byte) error) error {
 		if keep {
 			kept = append(kept, c)
 		}
-		return fn(c)
+		return fn(c, keep)
 	})
 	if errors.Is(err, ErrDamaged) {
 		s.log.Error("cache object damaged on disk", "key", b.obj.key.String(), "err", err)

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -311,14 +310,7 @@ func (s *Server) startCache() error {
 		adv = "grpc://" + l.Addr().String()
 	}
 	c.SetAdvertise(adv)
-	s.grpcCache = grpc.NewServer(
-		grpc.MaxRecvMsgSize(math.MaxInt32),
-		grpc.MaxSendMsgSize(math.MaxInt32),
-		grpc.InitialWindowSize(8<<20),
-		grpc.InitialConnWindowSize(32<<20),
-		grpc.ReadBufferSize(256<<10),
-		grpc.WriteBufferSize(256<<10),
-	)
+	s.grpcCache = grpc.NewServer(objectcache.ServerOptions()...)
 	c.Register(s.grpcCache)
 	s.endpoints.Cache = adv
 	s.serve(s.grpcCache, l)

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/flmctl/flmctl/internal/flightwire"
 	"github.com/flmctl/flmctl/pkg/client"
 	"github.com/flmctl/flmctl/pkg/contexts"
 )
@@ -129,7 +130,8 @@ func (c *Client) conn(endpoint string) (flight.Client, error) {
 	}
 	fc, err := flight.NewClientWithMiddleware("passthrough:///"+ep.Address(), nil, nil,
 		grpc.WithTransportCredentials(creds),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32), grpc.MaxCallSendMsgSize(math.MaxInt32)),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32), grpc.MaxCallSendMsgSize(math.MaxInt32),
+			grpc.ForceCodecV2(flightwire.Codec{})),
 		// Fixed, large windows: bulk transfers are the point of the cache.
 		grpc.WithInitialWindowSize(8<<20),
 		grpc.WithInitialConnWindowSize(32<<20),

@@ -77,7 +77,7 @@ func (c *Client) UploadFrom(ctx context.Context, keyOrPrefix string, r io.Reader
 	var done int64
 	first := true
 	readErr := error(nil)
-	ref, err := c.upload(ctx, "upload to "+keyOrPrefix, c.endpoint, pathDescriptor(k), func() ([]byte, error) {
+	ref, err := c.upload(ctx, "upload to "+keyOrPrefix, c.endpoint, pathDescriptor(k), true, func() ([]byte, error) {
 		n, err := io.ReadFull(r, buf)
 		if err == io.ErrUnexpectedEOF {
 			err = nil

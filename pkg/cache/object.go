@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/flmctl/flmctl/internal/flightwire"
 	"github.com/flmctl/flmctl/pkg/cache/internal/pickle"
 	"github.com/flmctl/flmctl/pkg/client"
 )
@@ -80,7 +81,7 @@ func pathDescriptor(k ObjectKey) *flight.FlightDescriptor {
 // putRows uploads each row as a one-row batch.
 func (c *Client) putRows(ctx context.Context, op, endpoint string, d *flight.FlightDescriptor, rows [][]byte) (ObjectRef, error) {
 	i := 0
-	return c.upload(ctx, op, endpoint, d, func() ([]byte, error) {
+	return c.upload(ctx, op, endpoint, d, false, func() ([]byte, error) {
 		if i == len(rows) {
 			return nil, io.EOF
 		}
@@ -90,8 +91,10 @@ func (c *Client) putRows(ctx context.Context, op, endpoint string, d *flight.Fli
 }
 
 // upload sends the chunks next returns (until io.EOF) and reads the
-// server's ObjectRef.
-func (c *Client) upload(ctx context.Context, op, endpoint string, d *flight.FlightDescriptor, next func() ([]byte, error)) (ObjectRef, error) {
+// server's ObjectRef. reused says that next reuses its buffer for the next
+// chunk; otherwise every chunk stays unchanged until upload returns and is
+// sent without a copy.
+func (c *Client) upload(ctx context.Context, op, endpoint string, d *flight.FlightDescriptor, reused bool, next func() ([]byte, error)) (ObjectRef, error) {
 	if endpoint == "" {
 		endpoint = c.endpoint
 	}
@@ -105,8 +108,9 @@ func (c *Client) upload(ctx context.Context, op, endpoint string, d *flight.Flig
 	if err != nil {
 		return ObjectRef{}, wrap(op, endpoint, err)
 	}
-	w := flight.NewRecordWriter(stream, ipc.WithSchema(UploadSchema()))
-	w.SetFlightDescriptor(d)
+	pw := flightwire.NewPayloadWriter(stream, d)
+	pw.Copy = reused
+	w := ipc.NewWriterWithPayloadWriter(pw, ipc.WithSchema(UploadSchema()))
 	var sendErr error
 	for {
 		chunk, err := next()
