@@ -59,7 +59,7 @@ func (f *Future) watch() {
 	default:
 	}
 	s := f.session
-	w, err := s.WatchTask(f.ctx, f.taskID)
+	w, err := s.watchTask(f.ctx, f.taskID, true)
 	if err != nil {
 		f.resolve(nil, err)
 		return

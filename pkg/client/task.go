@@ -116,8 +116,18 @@ type TaskWatcher struct {
 // WatchTask watches the task id of the session. The watch ends when ctx ends or
 // Close is called.
 func (s *Session) WatchTask(ctx context.Context, id string) (*TaskWatcher, error) {
+	return s.watchTask(ctx, id, false)
+}
+
+// watchTask is WatchTask; terminalOnly asks an flmctl server to send the
+// terminal state alone (flamev1.WaitMetadataKey), for callers that only wait.
+func (s *Session) watchTask(ctx context.Context, id string, terminalOnly bool) (*TaskWatcher, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	stream, err := s.conn.frontend.WatchTask(ctx, &flamev1.WatchTaskRequest{SessionId: s.id, TaskId: id})
+	sctx := ctx
+	if terminalOnly {
+		sctx = metadata.AppendToOutgoingContext(ctx, flamev1.WaitMetadataKey, flamev1.WaitTerminal)
+	}
+	stream, err := s.conn.frontend.WatchTask(sctx, &flamev1.WatchTaskRequest{SessionId: s.id, TaskId: id})
 	if err != nil {
 		cancel()
 		return nil, s.conn.wrap(s.taskOp("watch", id), err)
@@ -202,7 +212,7 @@ func (s *Session) Invoke(ctx context.Context, input []byte) ([]byte, error) {
 	}
 	t := taskFromProto(p)
 	if !t.State.IsTerminal() {
-		w, err := s.WatchTask(ctx, t.ID)
+		w, err := s.watchTask(ctx, t.ID, true)
 		if err != nil {
 			return nil, err
 		}

@@ -427,3 +427,40 @@ func TestWatchTask_CloseStopsNext(t *testing.T) {
 		t.Fatal("Close did not stop a blocked Next")
 	}
 }
+
+// TestWatchMetadata: the watches of Run and of an Invoke answered Pending
+// ask for the terminal state alone; WatchTask, which reports every state,
+// does not.
+func TestWatchMetadata(t *testing.T) {
+	asked := make(chan bool, 3)
+	stub := taskStub(taskProto("s1", "1", flamev1.TaskState_Succeed, []byte("out")), nil)
+	watch := stub.WatchTaskF
+	stub.WatchTaskF = func(r *flamev1.WatchTaskRequest, st grpc.ServerStreamingServer[flamev1.Task]) error {
+		v := metadata.ValueFromIncomingContext(st.Context(), flamev1.WaitMetadataKey)
+		asked <- len(v) == 1 && v[0] == flamev1.WaitTerminal
+		return watch(r, st)
+	}
+	ssn := openSession(t, stub)
+	if out, err := ssn.Run(t.Context(), nil).Wait(t.Context()); err != nil || string(out) != "out" {
+		t.Fatalf("Run = %q, %v", out, err)
+	}
+	if !<-asked {
+		t.Error("the watch of Run did not ask for the terminal state alone")
+	}
+	if out, err := ssn.Invoke(t.Context(), nil); err != nil || string(out) != "out" {
+		t.Fatalf("Invoke = %q, %v", out, err)
+	}
+	if !<-asked {
+		t.Error("the watch of Invoke did not ask for the terminal state alone")
+	}
+	w, err := ssn.WatchTask(t.Context(), "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if <-asked {
+		t.Error("WatchTask asked for the terminal state alone")
+	}
+}

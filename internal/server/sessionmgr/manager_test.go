@@ -2,8 +2,10 @@ package sessionmgr
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -536,6 +538,65 @@ func TestCreateTask_Wait(t *testing.T) {
 		m.Stop()
 		if pb := <-got; pb.GetMetadata().GetId() != "2" || pb.GetStatus().GetState() != flamev1.TaskState_Pending {
 			t.Fatalf("wait at shutdown = %v, want task 2 Pending", pb)
+		}
+	})
+}
+
+// TestWatchTask_TerminalOnly: a watch that asks to wait (the metadata of
+// flamev1.WaitMetadataKey) is sent the terminal state alone; a plain one
+// also sees Running. synctest makes sure both watches have seen the task
+// Running before it completes.
+func TestWatchTask_TerminalOnly(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := newTestManager(t, nil)
+		ctx := t.Context()
+		mustRegister(t, m, "app", nil)
+		node := fakeNode(t, m, 1)
+		mustSession(t, m, "s", &flamev1.SessionSpec{Application: "app"})
+		if _, err := m.CreateTask(ctx, &flamev1.CreateTaskRequest{Task: &flamev1.TaskSpec{SessionId: "s"}}); err != nil {
+			t.Fatal(err)
+		}
+		e := nextNew(t, node)
+		id := e.GetMetadata().GetId()
+		b := m.Direct()
+		if err := b.RegisterExecutor(ctx, id, e.GetSpec()); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := b.BindExecutor(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.BindExecutorCompleted(ctx, id, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.LaunchTask(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		plain := &fakeStream{ctx: ctx}
+		waiting := &fakeStream{ctx: metadata.NewIncomingContext(ctx, metadata.Pairs(flamev1.WaitMetadataKey, flamev1.WaitTerminal))}
+		done := make(chan error, 2)
+		for _, st := range []*fakeStream{plain, waiting} {
+			go func() { done <- m.WatchTask(&flamev1.WatchTaskRequest{SessionId: "s", TaskId: "1"}, st) }()
+		}
+		synctest.Wait() // both watches wait for the next change
+		if err := b.CompleteTask(ctx, id, &flamev1.TaskResult{Output: []byte("o")}); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		}
+		states := func(f *fakeStream) (out []flamev1.TaskState) {
+			for _, pb := range f.sent {
+				out = append(out, pb.GetStatus().GetState())
+			}
+			return out
+		}
+		if got := states(waiting); !slices.Equal(got, []flamev1.TaskState{flamev1.TaskState_Succeed}) {
+			t.Errorf("waiting watch sent %v, want [Succeed]", got)
+		}
+		if got := states(plain); !slices.Equal(got, []flamev1.TaskState{flamev1.TaskState_Running, flamev1.TaskState_Succeed}) {
+			t.Errorf("plain watch sent %v, want [Running Succeed]", got)
 		}
 	})
 }

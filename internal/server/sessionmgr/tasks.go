@@ -156,9 +156,11 @@ func (m *Manager) ListTask(req *flamev1.ListTaskRequest, stream grpc.ServerStrea
 // WatchTask streams each state change of a task until a terminal one
 // (spec §4.8): the current state is sent when it differs from the last one
 // sent, and the stream ends after a terminal state. An unknown task is
-// NOT_FOUND (spec §18.5).
+// NOT_FOUND (spec §18.5). A caller that asks to wait (flamev1.WaitMetadataKey)
+// gets the terminal state alone.
 func (m *Manager) WatchTask(req *flamev1.WatchTaskRequest, stream grpc.ServerStreamingServer[flamev1.Task]) error {
 	ctx := stream.Context()
+	terminalOnly := waitRequested(ctx)
 	m.mu.Lock()
 	_, t, err := m.lookupTask(req.GetSessionId(), req.GetTaskId())
 	if err != nil {
@@ -173,7 +175,7 @@ func (m *Manager) WatchTask(req *flamev1.WatchTaskRequest, stream grpc.ServerStr
 		pb, changed := t.pb, t.changed
 		m.mu.Unlock()
 		st := pb.GetStatus().GetState()
-		if st != last {
+		if st != last && (!terminalOnly || isTerminal(st)) {
 			if err := stream.Send(pb); err != nil {
 				return err
 			}

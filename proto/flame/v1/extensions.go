@@ -7,6 +7,9 @@ package flamev1
 // WatchTask stream of an invoke: one round trip instead of a call, a stream
 // and two messages. The task is created, durably, exactly as without it.
 //
+// On a WatchTask call the same metadata asks for the terminal state alone,
+// without the states before it.
+//
 // A server that does not know the key (upstream Flame) ignores it and answers
 // with the Pending task, and a server that stops before the task ends answers
 // with the task as it stands; a client therefore treats a non-terminal answer
