@@ -376,9 +376,16 @@ func (s *Server) DataDir() string { return s.dataDir }
 func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
 		for _, g := range []*grpc.Server{s.grpcFront, s.grpcBack, s.grpcCache} {
-			if g != nil {
-				stopGRPC(g, 2*time.Second)
+			if g == nil {
+				continue
 			}
+			var beforeForce func()
+			if g == s.grpcFront && s.mgr != nil {
+				// Invokes still waiting get their task ids; their watches
+				// then end with the forced stop, naming the task.
+				beforeForce = s.mgr.EndWaits
+			}
+			stopGRPC(g, 2*time.Second, beforeForce)
 		}
 		s.wg.Wait()
 		if s.cache != nil {
@@ -405,14 +412,25 @@ func (s *Server) Stop() {
 }
 
 // stopGRPC stops g gracefully, forcing it after timeout (long-lived watch
-// streams would otherwise hold a graceful stop forever).
-func stopGRPC(g *grpc.Server, timeout time.Duration) {
+// streams would otherwise hold a graceful stop forever). Before forcing it
+// calls beforeForce, if not nil, and gives the calls it ends a moment to
+// finish.
+func stopGRPC(g *grpc.Server, timeout time.Duration, beforeForce func()) {
 	done := make(chan struct{})
 	go func() { g.GracefulStop(); close(done) }()
 	select {
 	case <-done:
+		return
 	case <-time.After(timeout):
-		g.Stop()
-		<-done
 	}
+	if beforeForce != nil {
+		beforeForce()
+		select {
+		case <-done:
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	g.Stop()
+	<-done
 }

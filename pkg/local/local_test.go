@@ -562,3 +562,36 @@ func TestRemoteNode(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestStopDuringInvokeNamesTheTask: an Invoke waiting in its CreateTask
+// call when the cluster stops learns which task it created: the error names
+// the task, so the caller can find it again after a restart.
+func TestStopDuringInvokeNamesTheTask(t *testing.T) {
+	c, conn := startCluster(t, local.Options{})
+	ctx := t.Context()
+	registerTestApp(t, conn, "echo", "echo")
+	ssn, err := conn.CreateSession(ctx, client.SessionAttributes{Application: "echo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := ssn.Invoke(ctx, []byte("wait-for-cancel"))
+		errc <- err
+	}()
+	waitFor(t, 30*time.Second, func() error {
+		tk, err := ssn.GetTask(ctx, "1")
+		if err != nil {
+			return err
+		}
+		if tk.State != client.TaskRunning {
+			return fmt.Errorf("task 1 is %v", tk.State)
+		}
+		return nil
+	})
+	c.Stop()
+	err = <-errc
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("task 1 of session %q", ssn.ID())) {
+		t.Fatalf("Invoke during Stop = %v, want an error naming task 1 of session %s", err, ssn.ID())
+	}
+}

@@ -69,8 +69,12 @@ type Manager struct {
 
 	ctx    context.Context // ends when Stop begins
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	kick   chan struct{} // capacity 1: "run the scheduler now"
+	// waits ends when EndWaits is called (or Stop begins): CreateTask calls
+	// awaiting their task answer with it as it stands.
+	waits    context.Context
+	endWaits context.CancelFunc
+	wg       sync.WaitGroup
+	kick     chan struct{} // capacity 1: "run the scheduler now"
 
 	mu sync.Mutex // guards everything below and the mutable parts of the objects it reaches
 	// apps by name.
@@ -114,9 +118,22 @@ type session struct {
 // every change, so a reader may use the pointer it got under the lock.
 type task struct {
 	id int64
+	// pb is the task's current state, which the manager works from.
 	pb *flamev1.Task
-	// changed is closed (and replaced) on every state change.
+	// published is what clients are shown: pb once its change is durable
+	// (or needs no durability, like Running, which is never stored). A
+	// terminal state is published only after its commit, so no client sees
+	// an outcome a crash could take back.
+	published *flamev1.Task
+	// changed is closed (and replaced) whenever published changes.
 	changed chan struct{}
+}
+
+// publish shows pb to clients and wakes the task's watchers. m.mu must be
+// held.
+func (t *task) publish(pb *flamev1.Task) {
+	t.published = pb
+	broadcast(&t.changed)
 }
 
 func (t *task) state() flamev1.TaskState { return t.pb.GetStatus().GetState() }
@@ -152,6 +169,7 @@ func New(ctx context.Context, opts Options) (*Manager, error) {
 	}
 	m.persist = newPersister(opts.Store, &m.mu)
 	m.ctx, m.cancel = context.WithCancel(context.Background())
+	m.waits, m.endWaits = context.WithCancel(m.ctx)
 	if err := m.load(ctx); err != nil {
 		return nil, err
 	}
@@ -200,7 +218,7 @@ func (m *Manager) load(ctx context.Context) error {
 		if id != int64(len(s.tasks))+1 {
 			return fmt.Errorf("load state: session %s: task %d stored where task %d was expected", s.id, id, len(s.tasks)+1)
 		}
-		t := &task{id: id, pb: pb, changed: make(chan struct{})}
+		t := &task{id: id, pb: pb, published: pb, changed: make(chan struct{})}
 		s.tasks = append(s.tasks, t)
 		s.counts[t.state()]++
 		if t.state() == flamev1.TaskState_Pending {
@@ -235,6 +253,13 @@ func (m *Manager) Stop() {
 	m.cancel()
 	m.wg.Wait()
 }
+
+// EndWaits answers every CreateTask awaiting its task's end
+// (flamev1.WaitMetadataKey) with the task as it stands, and the calls made
+// later at once: the callers then watch their tasks. A server that stops
+// calls it before it cuts its connections, so that callers learn the ids of
+// the tasks they created.
+func (m *Manager) EndWaits() { m.endWaits() }
 
 // kickScheduler asks the scheduler loop to run soon; it never blocks.
 func (m *Manager) kickScheduler() {
@@ -337,14 +362,14 @@ func isTerminal(st flamev1.TaskState) bool {
 	return st == flamev1.TaskState_Succeed || st == flamev1.TaskState_Failed || st == flamev1.TaskState_Cancelled
 }
 
-// setTaskState moves t to st, keeping the session's counters, and wakes its
-// watchers unless the caller wakes them itself after a commit (wake=false).
-// m.mu must be held.
-func (s *session) setTaskState(t *task, pb *flamev1.Task, wake bool) {
+// setTaskState moves t to pb's state, keeping the session's counters, and
+// publishes it at once (publish=true), or leaves that to the caller, after
+// the change's commit. m.mu must be held.
+func (s *session) setTaskState(t *task, pb *flamev1.Task, publish bool) {
 	s.counts[t.state()]--
 	t.pb = pb
 	s.counts[t.state()]++
-	if wake {
-		broadcast(&t.changed)
+	if publish {
+		t.publish(pb)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -228,6 +229,10 @@ func TestExecutorLifecycle(t *testing.T) {
 	_, err = m.CloseSession(ctx, &flamev1.CloseSessionRequest{SessionId: "s"})
 	wantCode(t, err, codes.FailedPrecondition, "1 running tasks")
 	if err := b.CompleteTask(ctx, id, &flamev1.TaskResult{ReturnCode: 0, Output: []byte("out")}); err != nil {
+		t.Fatal(err)
+	}
+	// The end is shown once it is committed: a watch returns then.
+	if err := m.WatchTask(&flamev1.WatchTaskRequest{SessionId: "s", TaskId: "1"}, &fakeStream{ctx: ctx}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := m.GetTask(ctx, &flamev1.GetTaskRequest{SessionId: "s", TaskId: "1"})
@@ -597,6 +602,172 @@ func TestWatchTask_TerminalOnly(t *testing.T) {
 		}
 		if got := states(plain); !slices.Equal(got, []flamev1.TaskState{flamev1.TaskState_Running, flamev1.TaskState_Succeed}) {
 			t.Errorf("plain watch sent %v, want [Running Succeed]", got)
+		}
+	})
+}
+
+// holdStore is a store whose commits wait while hold is open (not nil and
+// not closed).
+type holdStore struct {
+	store.Store
+	mu   sync.Mutex
+	hold chan struct{}
+}
+
+func (h *holdStore) Commit(ctx context.Context, muts ...store.Mutation) error {
+	h.mu.Lock()
+	hold := h.hold
+	h.mu.Unlock()
+	if hold != nil {
+		<-hold
+	}
+	return h.Store.Commit(ctx, muts...)
+}
+
+func (h *holdStore) holdCommits() func() {
+	ch := make(chan struct{})
+	h.mu.Lock()
+	h.hold = ch
+	h.mu.Unlock()
+	return func() {
+		h.mu.Lock()
+		h.hold = nil
+		h.mu.Unlock()
+		close(ch)
+	}
+}
+
+// TestEndsShownOnlyWhenDurable: a task's completion and a close's
+// cancellations are shown to clients (GetTask, ListTask, WatchTask, an
+// awaiting CreateTask) only once committed, and a CreateTask whose caller
+// leaves while its commit waits is CANCELLED.
+func TestEndsShownOnlyWhenDurable(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := &holdStore{Store: store.NewMemory()}
+		m := newTestManager(t, st)
+		ctx := t.Context()
+		mustRegister(t, m, "app", nil)
+		node := fakeNode(t, m, 1)
+		mustSession(t, m, "s", &flamev1.SessionSpec{Application: "app"})
+		waitCtx := metadata.NewIncomingContext(ctx, metadata.Pairs(flamev1.WaitMetadataKey, flamev1.WaitTerminal))
+		got := make(chan *flamev1.Task, 1)
+		go func() {
+			pb, err := m.CreateTask(waitCtx, &flamev1.CreateTaskRequest{Task: &flamev1.TaskSpec{SessionId: "s"}})
+			if err != nil {
+				t.Errorf("CreateTask: %v", err)
+			}
+			got <- pb
+		}()
+		e := nextNew(t, node)
+		id := e.GetMetadata().GetId()
+		b := m.Direct()
+		if err := b.RegisterExecutor(ctx, id, e.GetSpec()); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := b.BindExecutor(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.BindExecutorCompleted(ctx, id, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.LaunchTask(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		state := func(id string) flamev1.TaskState {
+			pb, err := m.GetTask(ctx, &flamev1.GetTaskRequest{SessionId: "s", TaskId: id})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return pb.GetStatus().GetState()
+		}
+
+		release := st.holdCommits()
+		if err := b.CompleteTask(ctx, id, &flamev1.TaskResult{Output: []byte("o")}); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		select {
+		case pb := <-got:
+			t.Fatalf("CreateTask answered %v before the completion was committed", pb)
+		default:
+		}
+		if s := state("1"); s != flamev1.TaskState_Running {
+			t.Fatalf("GetTask before the commit = %v, want Running", s)
+		}
+		release()
+		if pb := <-got; pb.GetStatus().GetState() != flamev1.TaskState_Succeed {
+			t.Fatalf("CreateTask with wait = %v, want Succeed", pb)
+		}
+
+		// A pending task cancelled by a close: Pending until the commit.
+		if _, err := m.CreateTask(ctx, &flamev1.CreateTaskRequest{Task: &flamev1.TaskSpec{SessionId: "s"}}); err != nil {
+			t.Fatal(err)
+		}
+		release = st.holdCommits()
+		closed := make(chan error, 1)
+		go func() {
+			_, err := m.CloseSession(ctx, &flamev1.CloseSessionRequest{SessionId: "s"})
+			closed <- err
+		}()
+		synctest.Wait()
+		if s := state("2"); s != flamev1.TaskState_Pending {
+			t.Fatalf("GetTask during the close's commit = %v, want Pending", s)
+		}
+		release()
+		if err := <-closed; err != nil {
+			t.Fatal(err)
+		}
+		if s := state("2"); s != flamev1.TaskState_Cancelled {
+			t.Fatalf("GetTask after the close = %v, want Cancelled", s)
+		}
+
+		// A caller that leaves while its task's creation waits for the disk.
+		mustSession(t, m, "s2", &flamev1.SessionSpec{Application: "app"})
+		release = st.holdCommits()
+		cctx, cancel := context.WithCancel(waitCtx)
+		errc := make(chan error, 1)
+		go func() {
+			_, err := m.CreateTask(cctx, &flamev1.CreateTaskRequest{Task: &flamev1.TaskSpec{SessionId: "s2"}})
+			errc <- err
+		}()
+		synctest.Wait()
+		cancel()
+		if err := <-errc; errs.Code(err) != codes.Canceled {
+			t.Fatalf("CreateTask whose caller left = %v, want Canceled", err)
+		}
+		release()
+	})
+}
+
+// TestEndWaits: after EndWaits, a CreateTask that asks to wait is answered
+// with its task as it stands, as are those already waiting.
+func TestEndWaits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := newTestManager(t, nil)
+		mustRegister(t, m, "app", nil)
+		mustSession(t, m, "s", &flamev1.SessionSpec{Application: "app"})
+		waitCtx := metadata.NewIncomingContext(t.Context(), metadata.Pairs(flamev1.WaitMetadataKey, flamev1.WaitTerminal))
+		got := make(chan *flamev1.Task, 1)
+		go func() {
+			pb, err := m.CreateTask(waitCtx, &flamev1.CreateTaskRequest{Task: &flamev1.TaskSpec{SessionId: "s"}})
+			if err != nil {
+				t.Errorf("CreateTask: %v", err)
+			}
+			got <- pb
+		}()
+		synctest.Wait()
+		select {
+		case pb := <-got:
+			t.Fatalf("CreateTask answered %v before its task ended or the waits did", pb)
+		default:
+		}
+		m.EndWaits()
+		if pb := <-got; pb.GetMetadata().GetId() != "1" || pb.GetStatus().GetState() != flamev1.TaskState_Pending {
+			t.Fatalf("waiting CreateTask after EndWaits = %v, want task 1 Pending", pb)
+		}
+		pb, err := m.CreateTask(waitCtx, &flamev1.CreateTaskRequest{Task: &flamev1.TaskSpec{SessionId: "s"}})
+		if err != nil || pb.GetMetadata().GetId() != "2" || pb.GetStatus().GetState() != flamev1.TaskState_Pending {
+			t.Fatalf("CreateTask after EndWaits = %v, %v; want task 2 Pending", pb, err)
 		}
 	})
 }

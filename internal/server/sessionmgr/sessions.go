@@ -169,10 +169,12 @@ func (m *Manager) CloseSession(ctx context.Context, req *flamev1.CloseSessionReq
 	}
 	now := m.nowMillis()
 	muts := make([]store.Mutation, 0, 1+s.counts[flamev1.TaskState_Pending])
+	var cancelled []*task
 	for t := s.popPending(); t != nil; t = s.popPending() {
 		pb := withTaskState(t.pb, flamev1.TaskState_Cancelled, nil)
 		pb.Status.CompletionTime = &now
-		s.setTaskState(t, pb, true)
+		s.setTaskState(t, pb, false)
+		cancelled = append(cancelled, t)
 		muts = append(muts, store.UpdateTask(pb))
 	}
 	s.pending, s.pendingHead = nil, 0
@@ -181,7 +183,12 @@ func (m *Manager) CloseSession(ctx context.Context, req *flamev1.CloseSessionReq
 	broadcast(&s.taskReady) // executors waiting for a task unbind
 	muts = append(muts, store.PutSession(s.snapshot(true)))
 	resp := s.snapshot(false)
-	b := m.persist.enqueue(nil, muts...)
+	b := m.persist.enqueue(func() {
+		// Cancelled is shown once it is durable, as every end of a task.
+		for _, t := range cancelled {
+			t.publish(t.pb)
+		}
+	}, muts...)
 	m.mu.Unlock()
 	if err := b.wait(ctx); err != nil {
 		return nil, errs.Internal("close session %s: %v", id, err)

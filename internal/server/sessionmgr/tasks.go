@@ -41,7 +41,7 @@ func (m *Manager) CreateTask(ctx context.Context, req *flamev1.CreateTaskRequest
 			Events:       []*flamev1.Event{{Code: int32(flamev1.TaskState_Pending), Message: &msg, CreationTime: now}},
 		},
 	}
-	t := &task{id: id, pb: pb, changed: make(chan struct{})}
+	t := &task{id: id, pb: pb, published: pb, changed: make(chan struct{})}
 	s.tasks = append(s.tasks, t)
 	s.counts[flamev1.TaskState_Pending]++
 	s.pushPending(t)
@@ -71,13 +71,13 @@ func waitRequested(ctx context.Context) bool {
 }
 
 // awaitTerminal waits until t is terminal and returns it. When the manager
-// stops first it returns t as it stands: the caller then watches it, which
-// ends in UNAVAILABLE like any watch at shutdown. Terminal states are
+// ends the waits first (EndWaits, Stop) it returns t as it stands: the
+// caller then watches it, and learns at least its id. Terminal states are
 // published after their commit, so what it returns is durable.
 func (m *Manager) awaitTerminal(ctx context.Context, t *task) (*flamev1.Task, error) {
 	for {
 		m.mu.Lock()
-		pb, changed := t.pb, t.changed
+		pb, changed := t.published, t.changed
 		m.mu.Unlock()
 		if isTerminal(pb.GetStatus().GetState()) {
 			return pb, nil
@@ -86,7 +86,7 @@ func (m *Manager) awaitTerminal(ctx context.Context, t *task) (*flamev1.Task, er
 		case <-changed:
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-m.ctx.Done():
+		case <-m.waits.Done():
 			return pb, nil
 		}
 	}
@@ -116,7 +116,7 @@ func (m *Manager) GetTask(_ context.Context, req *flamev1.GetTaskRequest) (*flam
 	if err != nil {
 		return nil, err
 	}
-	return t.pb, nil
+	return t.published, nil
 }
 
 // listChunk bounds how many tasks ListTask copies per lock hold.
@@ -138,7 +138,7 @@ func (m *Manager) ListTask(req *flamev1.ListTaskRequest, stream grpc.ServerStrea
 			return nil // deleted while listing: what was sent stands
 		}
 		for ; next < len(s.tasks) && len(buf) < listChunk; next++ {
-			buf = append(buf, s.tasks[next].pb)
+			buf = append(buf, s.tasks[next].published)
 		}
 		more := next < len(s.tasks)
 		m.mu.Unlock()
@@ -168,11 +168,11 @@ func (m *Manager) WatchTask(req *flamev1.WatchTaskRequest, stream grpc.ServerStr
 		return err
 	}
 	last := flamev1.TaskState(-1)
-	if t.state() == flamev1.TaskState_Pending {
+	if t.published.GetStatus().GetState() == flamev1.TaskState_Pending {
 		last = flamev1.TaskState_Pending // the initial Pending is not sent
 	}
 	for {
-		pb, changed := t.pb, t.changed
+		pb, changed := t.published, t.changed
 		m.mu.Unlock()
 		st := pb.GetStatus().GetState()
 		if st != last && (!terminalOnly || isTerminal(st)) {
