@@ -53,7 +53,9 @@ var _ encoding.CodecV2 = Codec{}
 
 func protoCodec() encoding.CodecV2 { return encoding.GetCodecV2(grpcproto.Name) }
 
-// Name is "proto": the content type stays application/grpc+proto.
+// Name is "proto". A connection that forces a codec names it in the content
+// type, application/grpc+proto instead of plain application/grpc: the same
+// protobuf messages, and a form every gRPC server accepts.
 func (Codec) Name() string { return grpcproto.Name }
 
 // Marshal encodes v; a *Data without copying its body.
@@ -67,7 +69,12 @@ func (Codec) Marshal(v any) (mem.BufferSlice, error) {
 // Unmarshal decodes data into v; a large *flight.FlightData with one copy.
 func (Codec) Unmarshal(data mem.BufferSlice, v any) error {
 	if fd, ok := v.(*flight.FlightData); ok && data.Len() >= directMin {
-		return unmarshalFlightData(data, fd)
+		err := unmarshalFlightData(data, fd)
+		if !errors.Is(err, errGroup) {
+			return err
+		}
+		// Groups (a proto2 encoding no Flight peer sends) are left to
+		// protobuf, which keeps them as unknown fields.
 	}
 	return protoCodec().Unmarshal(data, v)
 }
@@ -132,7 +139,10 @@ func (d *Data) marshal() (mem.BufferSlice, error) {
 	return out, nil
 }
 
-var errTruncated = errors.New("flightwire: truncated FlightData message")
+var (
+	errTruncated = errors.New("flightwire: truncated FlightData message")
+	errGroup     = errors.New("flightwire: FlightData message with a group field")
+)
 
 // readVarint reads a varint, appending its bytes as they were to raw.
 func readVarint(r io.ByteReader, raw []byte) (uint64, []byte, error) {
@@ -221,8 +231,10 @@ func unmarshalFlightData(data mem.BufferSlice, fd *flight.FlightData) error {
 				return errTruncated
 			}
 			unknown = append(protowire.AppendTag(unknown, num, typ), b[:size]...)
+		case protowire.StartGroupType, protowire.EndGroupType:
+			return errGroup
 		default:
-			return fmt.Errorf("flightwire: unsupported wire type %d (field %d) in FlightData", typ, num)
+			return fmt.Errorf("flightwire: invalid wire type %d (field %d) in FlightData", typ, num)
 		}
 	}
 	if len(unknown) > 0 {

@@ -2,6 +2,7 @@ package flightwire
 
 import (
 	"bytes"
+	"errors"
 	"math/rand/v2"
 	"testing"
 
@@ -133,8 +134,9 @@ func TestUnmarshal_Truncated(t *testing.T) {
 	}
 }
 
-// FuzzUnmarshal: whatever the bytes, the decoder does not panic, and what
-// it accepts protobuf accepts and decodes to the same message.
+// FuzzUnmarshal: whatever the bytes, Codec.Unmarshal (on the direct path
+// whatever the size) does not panic, accepts exactly what protobuf accepts,
+// and decodes it to the same message.
 func FuzzUnmarshal(f *testing.F) {
 	for _, m := range []*flight.FlightData{
 		{},
@@ -145,16 +147,42 @@ func FuzzUnmarshal(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, wire []byte) {
-		var got flight.FlightData
-		if err := unmarshalFlightData(mem.BufferSlice{mem.SliceBuffer(wire)}, &got); err != nil {
-			return
+		var got, want flight.FlightData
+		err := unmarshalFlightData(mem.BufferSlice{mem.SliceBuffer(wire)}, &got)
+		if errors.Is(err, errGroup) { // what Codec.Unmarshal does then
+			err = protoCodec().Unmarshal(mem.BufferSlice{mem.SliceBuffer(wire)}, &got)
 		}
-		var want flight.FlightData
-		if err := proto.Unmarshal(wire, &want); err != nil {
-			t.Fatalf("accepted what protobuf rejects (%v)", err)
-		}
-		if !proto.Equal(&got, &want) {
+		werr := proto.Unmarshal(wire, &want)
+		switch {
+		case err == nil && werr != nil:
+			t.Fatalf("accepted what protobuf rejects (%v)", werr)
+		case err != nil && werr == nil:
+			t.Fatalf("rejected what protobuf accepts: %v", err)
+		case err == nil && !proto.Equal(&got, &want):
 			t.Fatalf("decoded %v, protobuf decodes %v", &got, &want)
 		}
 	})
+}
+
+// TestUnmarshal_GroupsGoToProtobuf: a large message with an (unknown) group
+// field decodes as protobuf decodes it.
+func TestUnmarshal_GroupsGoToProtobuf(t *testing.T) {
+	wire, err := proto.Marshal(&flight.FlightData{DataHeader: []byte("h"), DataBody: sampleBody(directMin)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wire = protowire.AppendTag(wire, 11, protowire.StartGroupType)
+	wire = protowire.AppendTag(wire, 1, protowire.VarintType)
+	wire = protowire.AppendVarint(wire, 5)
+	wire = protowire.AppendTag(wire, 11, protowire.EndGroupType)
+	var got, want flight.FlightData
+	if err := (Codec{}).Unmarshal(mem.BufferSlice{mem.SliceBuffer(wire)}, &got); err != nil {
+		t.Fatal(err)
+	}
+	if err := proto.Unmarshal(wire, &want); err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(&got, &want) || len(got.ProtoReflect().GetUnknown()) == 0 {
+		t.Fatal("the group was not decoded as protobuf decodes it")
+	}
 }

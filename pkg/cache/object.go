@@ -28,15 +28,18 @@ type putOptions struct{ raw bool }
 // both forms.
 func Raw() PutOption { return func(o *putOptions) { o.raw = true } }
 
-func payload(data []byte, opts []PutOption) []byte {
+// payload is the row that stores data: data itself with Raw (callers
+// reports that it is the caller's memory), else a new buffer with data
+// wrapped as flamepy wraps bytes.
+func payload(data []byte, opts []PutOption) (row []byte, callers bool) {
 	var o putOptions
 	for _, f := range opts {
 		f(&o)
 	}
 	if o.raw {
-		return data
+		return data, true
 	}
-	return pickle.AppendBytes(append(make([]byte, 0, len(data)+32), pickle.Prefix...), data)
+	return pickle.AppendBytes(append(make([]byte, 0, len(data)+32), pickle.Prefix...), data), false
 }
 
 // Put stores data as a new object under a prefix "<app>/<session>" (the
@@ -47,7 +50,8 @@ func (c *Client) Put(ctx context.Context, keyOrPrefix string, data []byte, opts 
 	if err != nil {
 		return ObjectRef{}, keyErr(err)
 	}
-	return c.putRows(ctx, "put "+keyOrPrefix, c.endpoint, pathDescriptor(k), [][]byte{payload(data, opts)})
+	row, callers := payload(data, opts)
+	return c.putRow(ctx, "put "+keyOrPrefix, c.endpoint, pathDescriptor(k), row, callers)
 }
 
 // Update replaces the object ref points at with data, on the server the
@@ -58,7 +62,8 @@ func (c *Client) Update(ctx context.Context, ref ObjectRef, data []byte, opts ..
 		return ObjectRef{}, keyErr(err)
 	}
 	defer c.local.remove(localKey{ref.Endpoint, ref.Key})
-	return c.putRows(ctx, "update "+ref.Key, ref.Endpoint, pathDescriptor(k), [][]byte{payload(data, opts)})
+	row, callers := payload(data, opts)
+	return c.putRow(ctx, "update "+ref.Key, ref.Endpoint, pathDescriptor(k), row, callers)
 }
 
 // Patch appends delta to the object ref points at and returns the
@@ -71,30 +76,33 @@ func (c *Client) Patch(ctx context.Context, ref ObjectRef, delta []byte, opts ..
 	}
 	defer c.local.remove(localKey{ref.Endpoint, ref.Key})
 	d := &flight.FlightDescriptor{Type: flight.DescriptorCMD, Cmd: []byte(PatchCommand + k.String())}
-	return c.putRows(ctx, "patch "+ref.Key, ref.Endpoint, d, [][]byte{payload(delta, opts)})
+	row, callers := payload(delta, opts)
+	return c.putRow(ctx, "patch "+ref.Key, ref.Endpoint, d, row, callers)
 }
 
 func pathDescriptor(k ObjectKey) *flight.FlightDescriptor {
 	return &flight.FlightDescriptor{Type: flight.DescriptorPATH, Path: []string{k.String()}}
 }
 
-// putRows uploads each row as a one-row batch.
-func (c *Client) putRows(ctx context.Context, op, endpoint string, d *flight.FlightDescriptor, rows [][]byte) (ObjectRef, error) {
-	i := 0
-	return c.upload(ctx, op, endpoint, d, false, func() ([]byte, error) {
-		if i == len(rows) {
+// putRow uploads row as a one-row batch; callers says that row is the
+// caller's memory.
+func (c *Client) putRow(ctx context.Context, op, endpoint string, d *flight.FlightDescriptor, row []byte, callers bool) (ObjectRef, error) {
+	sent := false
+	return c.upload(ctx, op, endpoint, d, callers, func() ([]byte, error) {
+		if sent {
 			return nil, io.EOF
 		}
-		i++
-		return rows[i-1], nil
+		sent = true
+		return row, nil
 	})
 }
 
 // upload sends the chunks next returns (until io.EOF) and reads the
-// server's ObjectRef. reused says that next reuses its buffer for the next
-// chunk; otherwise every chunk stays unchanged until upload returns and is
-// sent without a copy.
-func (c *Client) upload(ctx context.Context, op, endpoint string, d *flight.FlightDescriptor, reused bool, next func() ([]byte, error)) (ObjectRef, error) {
+// server's ObjectRef. Chunks are sent in place (flightwire) unless copyChunks
+// is set: for chunks in a buffer that next reuses, or in the caller's memory,
+// which gRPC may still be reading when a failed upload returns (a
+// successful one returns after the server has received everything).
+func (c *Client) upload(ctx context.Context, op, endpoint string, d *flight.FlightDescriptor, copyChunks bool, next func() ([]byte, error)) (ObjectRef, error) {
 	if endpoint == "" {
 		endpoint = c.endpoint
 	}
@@ -109,7 +117,7 @@ func (c *Client) upload(ctx context.Context, op, endpoint string, d *flight.Flig
 		return ObjectRef{}, wrap(op, endpoint, err)
 	}
 	pw := flightwire.NewPayloadWriter(stream, d)
-	pw.Copy = reused
+	pw.Copy = copyChunks
 	w := ipc.NewWriterWithPayloadWriter(pw, ipc.WithSchema(UploadSchema()))
 	var sendErr error
 	for {
