@@ -49,4 +49,10 @@
 // Task states include Cancelled (flamepy cannot represent it). Messages may be
 // up to 64 MiB (MaxMessageSize); upstream's frontend accepts only 4 MiB, so
 // large data belongs in the object cache.
+//
+// Against an flmctl server, Invoke takes one call (its CreateTask carries the
+// metadata flamev1.WaitMetadataKey and is answered when the task has ended)
+// and the watches of futures are sent the final state alone. Upstream
+// servers ignore that metadata: there Invoke creates the task and watches it,
+// as flamepy does. Either way the results are the same.
 package client
