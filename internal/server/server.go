@@ -368,24 +368,24 @@ func (s *Server) Endpoints() Endpoints { return s.endpoints }
 // DataDir returns the data directory in use.
 func (s *Server) DataDir() string { return s.dataDir }
 
-// Stop shuts the cluster down, in order: (1) stop accepting RPCs (graceful,
+// Stop shuts the cluster down, in order: (1) answer the CreateTask calls
+// waiting for their tasks' ends, and stop accepting RPCs (graceful,
 // bounded, then forced), (2) stop the executor manager (instances get
 // SIGTERM, then SIGKILL after the grace period), (3) stop the session
 // manager (long polls end, queued changes are committed), (4) close the
 // store, (5) remove a temporary data directory. Idempotent.
 func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
+		if s.mgr != nil {
+			// Invokes waiting in CreateTask are answered with their tasks
+			// while the server still answers: they go on watching, for a
+			// result within the grace period or an error naming the task.
+			s.mgr.EndWaits()
+		}
 		for _, g := range []*grpc.Server{s.grpcFront, s.grpcBack, s.grpcCache} {
-			if g == nil {
-				continue
+			if g != nil {
+				stopGRPC(g, 2*time.Second)
 			}
-			var beforeForce func()
-			if g == s.grpcFront && s.mgr != nil {
-				// Invokes still waiting get their task ids; their watches
-				// then end with the forced stop, naming the task.
-				beforeForce = s.mgr.EndWaits
-			}
-			stopGRPC(g, 2*time.Second, beforeForce)
 		}
 		s.wg.Wait()
 		if s.cache != nil {
@@ -412,25 +412,14 @@ func (s *Server) Stop() {
 }
 
 // stopGRPC stops g gracefully, forcing it after timeout (long-lived watch
-// streams would otherwise hold a graceful stop forever). Before forcing it
-// calls beforeForce, if not nil, and gives the calls it ends a moment to
-// finish.
-func stopGRPC(g *grpc.Server, timeout time.Duration, beforeForce func()) {
+// streams would otherwise hold a graceful stop forever).
+func stopGRPC(g *grpc.Server, timeout time.Duration) {
 	done := make(chan struct{})
 	go func() { g.GracefulStop(); close(done) }()
 	select {
 	case <-done:
-		return
 	case <-time.After(timeout):
+		g.Stop()
+		<-done
 	}
-	if beforeForce != nil {
-		beforeForce()
-		select {
-		case <-done:
-			return
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-	g.Stop()
-	<-done
 }

@@ -1,11 +1,13 @@
 package local_test
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flmctl/flmctl/pkg/local"
 )
@@ -46,10 +48,14 @@ func TestPythonGRPCPeers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(t.Context(), python, script)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, python, script)
 	cmd.Env = append(os.Environ(), "FLAME_ENDPOINT="+c.Endpoints().Frontend, "PYINTEROP_GEN="+gen)
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.HasPrefix(string(out), "ok py-ssn-1") {
-		t.Fatalf("Python client: %v\n%s", err, out)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil || strings.TrimSpace(string(out)) != "ok py-ssn-1" {
+		t.Fatalf("Python client: %v\nstdout:\n%s\nstderr:\n%s", err, out, stderr.String())
 	}
 }

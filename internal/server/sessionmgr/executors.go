@@ -304,7 +304,7 @@ func (m *Manager) CompleteTask(_ context.Context, id string, res *flamev1.TaskRe
 	}
 	pb.Spec = &flamev1.TaskSpec{SessionId: pb.Spec.GetSessionId(), Input: pb.Spec.Input, Output: res.Output}
 	s.setTaskState(t, pb, false)
-	m.persist.enqueue(func() { t.publish(pb) }, store.UpdateTask(pb))
+	m.persist.enqueue(func() { s.publish(t, pb) }, store.UpdateTask(pb))
 	return nil
 }
 

@@ -104,7 +104,8 @@ type session struct {
 	// live element (a slice queue that is compacted as it drains).
 	pending     []*task
 	pendingHead int
-	counts      [5]int32 // tasks per TaskState
+	counts      [5]int32 // tasks per TaskState (of task.pb)
+	shown       [5]int32 // tasks per published TaskState: the counts clients see
 	// retries counts failed binds (in memory only, as upstream).
 	retries int
 	// noted records the scheduler notes already turned into events.
@@ -123,16 +124,20 @@ type task struct {
 	// published is what clients are shown: pb once its change is durable
 	// (or needs no durability, like Running, which is never stored). A
 	// terminal state is published only after its commit, so no client sees
-	// an outcome a crash could take back.
+	// an outcome a crash could take back. (A commit that fails publishes
+	// too: the store is then failing every change, and watchers and waiting
+	// calls are not left hanging.)
 	published *flamev1.Task
 	// changed is closed (and replaced) whenever published changes.
 	changed chan struct{}
 }
 
-// publish shows pb to clients and wakes the task's watchers. m.mu must be
-// held.
-func (t *task) publish(pb *flamev1.Task) {
+// publish shows pb as t to clients, counts it in the session's shown
+// counts, and wakes t's watchers. m.mu must be held.
+func (s *session) publish(t *task, pb *flamev1.Task) {
+	s.shown[t.published.GetStatus().GetState()]--
 	t.published = pb
+	s.shown[pb.GetStatus().GetState()]++
 	broadcast(&t.changed)
 }
 
@@ -221,6 +226,7 @@ func (m *Manager) load(ctx context.Context) error {
 		t := &task{id: id, pb: pb, published: pb, changed: make(chan struct{})}
 		s.tasks = append(s.tasks, t)
 		s.counts[t.state()]++
+		s.shown[t.state()]++
 		if t.state() == flamev1.TaskState_Pending {
 			s.pending = append(s.pending, t)
 		}
@@ -257,7 +263,7 @@ func (m *Manager) Stop() {
 // EndWaits answers every CreateTask awaiting its task's end
 // (flamev1.WaitMetadataKey) with the task as it stands, and the calls made
 // later at once: the callers then watch their tasks. A server that stops
-// calls it before it cuts its connections, so that callers learn the ids of
+// calls it first, while it still answers, so that callers learn the ids of
 // the tasks they created.
 func (m *Manager) EndWaits() { m.endWaits() }
 
@@ -313,11 +319,11 @@ func (s *session) snapshot(withEvents bool) *flamev1.Session {
 	st := &flamev1.SessionStatus{
 		State:        s.state,
 		CreationTime: s.created,
-		Pending:      s.counts[flamev1.TaskState_Pending],
-		Running:      s.counts[flamev1.TaskState_Running],
-		Succeed:      s.counts[flamev1.TaskState_Succeed],
-		Failed:       s.counts[flamev1.TaskState_Failed],
-		Cancelled:    s.counts[flamev1.TaskState_Cancelled],
+		Pending:      s.shown[flamev1.TaskState_Pending],
+		Running:      s.shown[flamev1.TaskState_Running],
+		Succeed:      s.shown[flamev1.TaskState_Succeed],
+		Failed:       s.shown[flamev1.TaskState_Failed],
+		Cancelled:    s.shown[flamev1.TaskState_Cancelled],
 	}
 	if s.completed != 0 {
 		c := s.completed
@@ -370,6 +376,6 @@ func (s *session) setTaskState(t *task, pb *flamev1.Task, publish bool) {
 	t.pb = pb
 	s.counts[t.state()]++
 	if publish {
-		t.publish(pb)
+		s.publish(t, pb)
 	}
 }

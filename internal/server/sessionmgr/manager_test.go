@@ -2,6 +2,7 @@ package sessionmgr
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -694,6 +695,17 @@ func TestEndsShownOnlyWhenDurable(t *testing.T) {
 		if s := state("1"); s != flamev1.TaskState_Running {
 			t.Fatalf("GetTask before the commit = %v, want Running", s)
 		}
+		counts := func() string {
+			ss, err := m.GetSession(ctx, &flamev1.GetSessionRequest{SessionId: "s"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := ss.GetStatus()
+			return fmt.Sprintf("pending %d running %d succeed %d cancelled %d", st.GetPending(), st.GetRunning(), st.GetSucceed(), st.GetCancelled())
+		}
+		if c := counts(); c != "pending 0 running 1 succeed 0 cancelled 0" {
+			t.Fatalf("GetSession before the commit: %s", c)
+		}
 		release()
 		if pb := <-got; pb.GetStatus().GetState() != flamev1.TaskState_Succeed {
 			t.Fatalf("CreateTask with wait = %v, want Succeed", pb)
@@ -713,12 +725,18 @@ func TestEndsShownOnlyWhenDurable(t *testing.T) {
 		if s := state("2"); s != flamev1.TaskState_Pending {
 			t.Fatalf("GetTask during the close's commit = %v, want Pending", s)
 		}
+		if c := counts(); c != "pending 1 running 0 succeed 1 cancelled 0" {
+			t.Fatalf("GetSession during the close's commit: %s", c)
+		}
 		release()
 		if err := <-closed; err != nil {
 			t.Fatal(err)
 		}
 		if s := state("2"); s != flamev1.TaskState_Cancelled {
 			t.Fatalf("GetTask after the close = %v, want Cancelled", s)
+		}
+		if c := counts(); c != "pending 0 running 0 succeed 1 cancelled 1" {
+			t.Fatalf("GetSession after the close: %s", c)
 		}
 
 		// A caller that leaves while its task's creation waits for the disk.

@@ -169,12 +169,16 @@ func (m *Manager) CloseSession(ctx context.Context, req *flamev1.CloseSessionReq
 	}
 	now := m.nowMillis()
 	muts := make([]store.Mutation, 0, 1+s.counts[flamev1.TaskState_Pending])
-	var cancelled []*task
+	type change struct {
+		t  *task
+		pb *flamev1.Task
+	}
+	var cancelled []change
 	for t := s.popPending(); t != nil; t = s.popPending() {
 		pb := withTaskState(t.pb, flamev1.TaskState_Cancelled, nil)
 		pb.Status.CompletionTime = &now
 		s.setTaskState(t, pb, false)
-		cancelled = append(cancelled, t)
+		cancelled = append(cancelled, change{t, pb})
 		muts = append(muts, store.UpdateTask(pb))
 	}
 	s.pending, s.pendingHead = nil, 0
@@ -185,8 +189,8 @@ func (m *Manager) CloseSession(ctx context.Context, req *flamev1.CloseSessionReq
 	resp := s.snapshot(false)
 	b := m.persist.enqueue(func() {
 		// Cancelled is shown once it is durable, as every end of a task.
-		for _, t := range cancelled {
-			t.publish(t.pb)
+		for _, c := range cancelled {
+			s.publish(c.t, c.pb)
 		}
 	}, muts...)
 	m.mu.Unlock()

@@ -44,6 +44,7 @@ func (m *Manager) CreateTask(ctx context.Context, req *flamev1.CreateTaskRequest
 	t := &task{id: id, pb: pb, published: pb, changed: make(chan struct{})}
 	s.tasks = append(s.tasks, t)
 	s.counts[flamev1.TaskState_Pending]++
+	s.shown[flamev1.TaskState_Pending]++
 	s.pushPending(t)
 	grow := m.needsExecutorLocked(s)
 	b := m.persist.enqueue(nil, store.CreateTask(pb))

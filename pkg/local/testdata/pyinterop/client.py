@@ -11,15 +11,18 @@ sys.path.insert(0, os.environ["PYINTEROP_GEN"])
 import grpc  # noqa: E402
 from flame.v1 import frontend_pb2, types_pb2  # noqa: E402
 
+CALL_TIMEOUT = 60  # seconds, for every call (a watch includes starting the instance)
+
 
 def main():
     endpoint = os.environ["FLAME_ENDPOINT"].removeprefix("http://")
     ch = grpc.insecure_channel(endpoint)
 
     def unary(name, req_type, resp_type):
-        return ch.unary_unary("/flame.v1.Frontend/" + name,
+        call = ch.unary_unary("/flame.v1.Frontend/" + name,
                               request_serializer=req_type.SerializeToString,
                               response_deserializer=resp_type.FromString)
+        return lambda req: call(req, timeout=CALL_TIMEOUT)
 
     register = unary("RegisterApplication", frontend_pb2.RegisterApplicationRequest, types_pb2.Result)
     create_session = unary("CreateSession", frontend_pb2.CreateSessionRequest, types_pb2.Session)
@@ -47,7 +50,8 @@ def main():
         if task.status.state != types_pb2.Pending:
             sys.exit("CreateTask without wait metadata answered state %d, want Pending" % task.status.state)
         last = None
-        for t in watch_task(frontend_pb2.WatchTaskRequest(session_id=sid, task_id=task.metadata.id)):
+        for t in watch_task(frontend_pb2.WatchTaskRequest(session_id=sid, task_id=task.metadata.id),
+                            timeout=CALL_TIMEOUT):
             last = t
         if last is None or last.status.state != types_pb2.Succeed:
             sys.exit("watch of task %s ended with %s" % (task.metadata.id, last))
