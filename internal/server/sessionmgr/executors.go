@@ -229,7 +229,7 @@ func (m *Manager) LaunchTask(ctx context.Context, id string) (*flamev1.Task, err
 		}
 		if t := s.popPending(); t != nil {
 			e.task = t
-			pb := withTaskState(t.pb, flamev1.TaskState_Running, m.event(int32(flamev1.TaskState_Running), "Task state was updated to <Running>"))
+			pb := withTaskState(t.pb, flamev1.TaskState_Running, m.taskEvent(flamev1.TaskState_Running, &msgTaskRunning))
 			s.setTaskState(t, pb, true)
 			m.mu.Unlock()
 			return pb, nil
@@ -294,7 +294,7 @@ func (m *Manager) CompleteTask(_ context.Context, id string, res *flamev1.TaskRe
 	}
 	var pb *flamev1.Task
 	if res.GetReturnCode() == 0 {
-		pb = withTaskState(t.pb, flamev1.TaskState_Succeed, m.event(int32(flamev1.TaskState_Succeed), "Task was completed with state <Succeed>"))
+		pb = withTaskState(t.pb, flamev1.TaskState_Succeed, m.taskEvent(flamev1.TaskState_Succeed, &msgTaskSucceeded))
 	} else {
 		msg := res.GetMessage()
 		if msg == "" {

@@ -138,6 +138,15 @@ func (s *session) publish(t *task, pb *flamev1.Task) {
 	s.shown[t.published.GetStatus().GetState()]--
 	t.published = pb
 	s.shown[pb.GetStatus().GetState()]++
+	if isTerminal(pb.GetStatus().GetState()) {
+		// The last change (a terminal task is never requeued): its
+		// watchers wake, and later ones find the channel closed.
+		if t.changed != closedChan {
+			close(t.changed)
+			t.changed = closedChan
+		}
+		return
+	}
 	broadcast(&t.changed)
 }
 
@@ -282,6 +291,28 @@ func (m *Manager) event(code int32, msg string) *flamev1.Event {
 	return &flamev1.Event{Code: code, Message: &msg, CreationTime: m.nowMillis()}
 }
 
+// The messages of a task's routine events. Events share these strings (as
+// they share everything else of a task's messages, which are never changed
+// once built), so that a task kept in memory is fewer objects for the
+// garbage collector to visit.
+var (
+	msgTaskCreated   = "Task was created with state <Pending>"
+	msgTaskRunning   = "Task state was updated to <Running>"
+	msgTaskSucceeded = "Task was completed with state <Succeed>"
+)
+
+// taskEvent is event for one of the messages above.
+func (m *Manager) taskEvent(st flamev1.TaskState, msg *string) *flamev1.Event {
+	return &flamev1.Event{Code: int32(st), Message: msg, CreationTime: m.nowMillis()}
+}
+
+// closedChan is the changed channel of a task that will not change again.
+var closedChan = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
+
 // broadcast closes *ch and replaces it, waking everyone waiting on it.
 func broadcast(ch *chan struct{}) {
 	close(*ch)
@@ -357,8 +388,7 @@ func withTaskState(t *flamev1.Task, st flamev1.TaskState, ev *flamev1.Event) *fl
 	if ev != nil {
 		status.Events = append(slices.Clip(status.Events), ev)
 		if isTerminal(st) {
-			c := ev.CreationTime
-			status.CompletionTime = &c
+			status.CompletionTime = &ev.CreationTime // shared, as above
 		}
 	}
 	return &flamev1.Task{Metadata: t.Metadata, Spec: t.Spec, Status: status}

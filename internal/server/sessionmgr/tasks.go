@@ -31,14 +31,13 @@ func (m *Manager) CreateTask(ctx context.Context, req *flamev1.CreateTaskRequest
 	id := int64(len(s.tasks)) + 1
 	ids := strconv.FormatInt(id, 10)
 	now := m.nowMillis()
-	msg := "Task was created with state <Pending>"
 	pb := &flamev1.Task{
 		Metadata: &flamev1.Metadata{Id: ids, Name: ids},
 		Spec:     &flamev1.TaskSpec{SessionId: sid, Input: req.GetTask().Input},
 		Status: &flamev1.TaskStatus{
 			State:        flamev1.TaskState_Pending,
 			CreationTime: now,
-			Events:       []*flamev1.Event{{Code: int32(flamev1.TaskState_Pending), Message: &msg, CreationTime: now}},
+			Events:       []*flamev1.Event{{Code: int32(flamev1.TaskState_Pending), Message: &msgTaskCreated, CreationTime: now}},
 		},
 	}
 	t := &task{id: id, pb: pb, published: pb, changed: make(chan struct{})}
