@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/flmctl/flmctl/pkg/cache"
-	"github.com/flmctl/flmctl/pkg/client"
 	"github.com/flmctl/flmctl/pkg/local"
 )
 
@@ -22,11 +21,7 @@ func TestInstancesUseTheCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cc.Close()
-	registerTestApp(t, conn, "echo", "echo")
-	ssn, err := conn.CreateSession(ctx, client.SessionAttributes{Application: "echo"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ssn := echoSession(t, conn)
 	in, err := cc.Put(ctx, "echo/"+ssn.ID(), []byte("big input"))
 	if err != nil {
 		t.Fatal(err)

@@ -62,6 +62,18 @@ func registerTestApp(t *testing.T, conn *client.Connection, name, mode string) {
 	}
 }
 
+// echoSession registers the test service as "echo" and opens a session of
+// it.
+func echoSession(t *testing.T, conn *client.Connection) *client.Session {
+	t.Helper()
+	registerTestApp(t, conn, "echo", "echo")
+	ssn, err := conn.CreateSession(t.Context(), client.SessionAttributes{Application: "echo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ssn
+}
+
 // waitFor polls cond until it returns nil or the deadline passes, then fails
 // with cond's last error.
 func waitFor(t *testing.T, timeout time.Duration, cond func() error) {
@@ -227,11 +239,7 @@ func TestSessionLifecycle(t *testing.T) {
 func TestTasks(t *testing.T) {
 	_, conn := startCluster(t, local.Options{})
 	ctx := t.Context()
-	registerTestApp(t, conn, "echo", "echo")
-	ssn, err := conn.CreateSession(ctx, client.SessionAttributes{Application: "echo"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ssn := echoSession(t, conn)
 
 	out, err := ssn.Invoke(ctx, []byte("hello"))
 	if err != nil || string(out) != "hello" {
@@ -400,12 +408,8 @@ func TestBindFailureRetryLimit(t *testing.T) {
 func TestInstanceKilledMidTask(t *testing.T) {
 	_, conn := startCluster(t, local.Options{})
 	ctx := t.Context()
-	registerTestApp(t, conn, "echo", "echo")
-	ssn, err := conn.CreateSession(ctx, client.SessionAttributes{Application: "echo"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = ssn.Invoke(ctx, []byte("crash"))
+	ssn := echoSession(t, conn)
+	_, err := ssn.Invoke(ctx, []byte("crash"))
 	if err == nil || !strings.Contains(err.Error(), "exit status 3") || !strings.Contains(err.Error(), "about to crash on purpose") {
 		t.Fatalf("crashing task: %v", err)
 	}
@@ -451,11 +455,7 @@ func TestConcurrentSessions(t *testing.T) {
 func TestStopKillsInstances(t *testing.T) {
 	c, conn := startCluster(t, local.Options{})
 	ctx := t.Context()
-	registerTestApp(t, conn, "echo", "echo")
-	ssn, err := conn.CreateSession(ctx, client.SessionAttributes{Application: "echo"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ssn := echoSession(t, conn)
 	out, err := ssn.Invoke(ctx, []byte("whoami"))
 	if err != nil {
 		t.Fatal(err)
@@ -533,11 +533,7 @@ func TestRemoteNode(t *testing.T) {
 	}
 	t.Cleanup(node.Stop)
 
-	registerTestApp(t, conn, "echo", "echo")
-	ssn, err := conn.CreateSession(ctx, client.SessionAttributes{Application: "echo"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ssn := echoSession(t, conn)
 	if out, err := ssn.Invoke(ctx, []byte("over the wire")); err != nil || string(out) != "over the wire" {
 		t.Fatalf("invoke = %q, %v", out, err)
 	}
@@ -569,11 +565,7 @@ func TestRemoteNode(t *testing.T) {
 func TestStopDuringInvokeNamesTheTask(t *testing.T) {
 	c, conn := startCluster(t, local.Options{})
 	ctx := t.Context()
-	registerTestApp(t, conn, "echo", "echo")
-	ssn, err := conn.CreateSession(ctx, client.SessionAttributes{Application: "echo"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ssn := echoSession(t, conn)
 	errc := make(chan error, 1)
 	go func() {
 		_, err := ssn.Invoke(ctx, []byte("wait-for-cancel"))
@@ -590,7 +582,7 @@ func TestStopDuringInvokeNamesTheTask(t *testing.T) {
 		return nil
 	})
 	c.Stop()
-	err = <-errc
+	err := <-errc
 	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("task 1 of session %q", ssn.ID())) {
 		t.Fatalf("Invoke during Stop = %v, want an error naming task 1 of session %s", err, ssn.ID())
 	}

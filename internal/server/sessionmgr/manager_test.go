@@ -441,20 +441,6 @@ func TestRestart_RequeuesRunning(t *testing.T) {
 // stopping manager answers with the task as it stands, and without the
 // metadata the Pending task comes back at once.
 func TestCreateTask_Wait(t *testing.T) {
-	waitCtx := func(ctx context.Context) context.Context {
-		return metadata.NewIncomingContext(ctx, metadata.Pairs(flamev1.WaitMetadataKey, flamev1.WaitTerminal))
-	}
-	create := func(ctx context.Context, m *Manager) <-chan *flamev1.Task {
-		got := make(chan *flamev1.Task, 1)
-		go func() {
-			pb, err := m.CreateTask(ctx, &flamev1.CreateTaskRequest{Task: &flamev1.TaskSpec{SessionId: "s", Input: []byte("in")}})
-			if err != nil {
-				t.Errorf("CreateTask: %v", err)
-			}
-			got <- pb
-		}()
-		return got
-	}
 	setup := func(t *testing.T) (*Manager, string) {
 		m := newTestManager(t, nil)
 		mustRegister(t, m, "app", nil)
@@ -465,25 +451,14 @@ func TestCreateTask_Wait(t *testing.T) {
 		if err != nil || pb.GetStatus().GetState() != flamev1.TaskState_Pending {
 			t.Fatalf("CreateTask without wait = %v, %v; want Pending", pb, err)
 		}
-		e := nextNew(t, node)
-		id := e.GetMetadata().GetId()
-		b := m.Direct()
-		if err := b.RegisterExecutor(t.Context(), id, e.GetSpec()); err != nil {
-			t.Fatal(err)
-		}
-		if _, _, err := b.BindExecutor(t.Context(), id); err != nil {
-			t.Fatal(err)
-		}
-		if err := b.BindExecutorCompleted(t.Context(), id, nil); err != nil {
-			t.Fatal(err)
-		}
+		id := bindNext(t, m, node)
 		return m, id
 	}
 
 	t.Run("terminal", func(t *testing.T) {
 		m, id := setup(t)
 		b := m.Direct()
-		got := create(waitCtx(t.Context()), m)
+		got := createAwaiting(t, waitingContext(t.Context()), m, "s")
 		for _, out := range []string{"o1", "o2"} { // task 1, then the awaited task 2
 			if _, err := b.LaunchTask(t.Context(), id); err != nil {
 				t.Fatal(err)
@@ -562,23 +537,13 @@ func TestWatchTask_TerminalOnly(t *testing.T) {
 		if _, err := m.CreateTask(ctx, &flamev1.CreateTaskRequest{Task: &flamev1.TaskSpec{SessionId: "s"}}); err != nil {
 			t.Fatal(err)
 		}
-		e := nextNew(t, node)
-		id := e.GetMetadata().GetId()
+		id := bindNext(t, m, node)
 		b := m.Direct()
-		if err := b.RegisterExecutor(ctx, id, e.GetSpec()); err != nil {
-			t.Fatal(err)
-		}
-		if _, _, err := b.BindExecutor(ctx, id); err != nil {
-			t.Fatal(err)
-		}
-		if err := b.BindExecutorCompleted(ctx, id, nil); err != nil {
-			t.Fatal(err)
-		}
 		if _, err := b.LaunchTask(ctx, id); err != nil {
 			t.Fatal(err)
 		}
 		plain := &fakeStream{ctx: ctx}
-		waiting := &fakeStream{ctx: metadata.NewIncomingContext(ctx, metadata.Pairs(flamev1.WaitMetadataKey, flamev1.WaitTerminal))}
+		waiting := &fakeStream{ctx: waitingContext(ctx)}
 		done := make(chan error, 2)
 		for _, st := range []*fakeStream{plain, waiting} {
 			go func() { done <- m.WatchTask(&flamev1.WatchTaskRequest{SessionId: "s", TaskId: "1"}, st) }()
@@ -650,27 +615,10 @@ func TestEndsShownOnlyWhenDurable(t *testing.T) {
 		mustRegister(t, m, "app", nil)
 		node := fakeNode(t, m, 1)
 		mustSession(t, m, "s", &flamev1.SessionSpec{Application: "app"})
-		waitCtx := metadata.NewIncomingContext(ctx, metadata.Pairs(flamev1.WaitMetadataKey, flamev1.WaitTerminal))
-		got := make(chan *flamev1.Task, 1)
-		go func() {
-			pb, err := m.CreateTask(waitCtx, &flamev1.CreateTaskRequest{Task: &flamev1.TaskSpec{SessionId: "s"}})
-			if err != nil {
-				t.Errorf("CreateTask: %v", err)
-			}
-			got <- pb
-		}()
-		e := nextNew(t, node)
-		id := e.GetMetadata().GetId()
+		waitCtx := waitingContext(ctx)
+		got := createAwaiting(t, waitCtx, m, "s")
+		id := bindNext(t, m, node)
 		b := m.Direct()
-		if err := b.RegisterExecutor(ctx, id, e.GetSpec()); err != nil {
-			t.Fatal(err)
-		}
-		if _, _, err := b.BindExecutor(ctx, id); err != nil {
-			t.Fatal(err)
-		}
-		if err := b.BindExecutorCompleted(ctx, id, nil); err != nil {
-			t.Fatal(err)
-		}
 		if _, err := b.LaunchTask(ctx, id); err != nil {
 			t.Fatal(err)
 		}
@@ -764,15 +712,8 @@ func TestEndWaits(t *testing.T) {
 		m := newTestManager(t, nil)
 		mustRegister(t, m, "app", nil)
 		mustSession(t, m, "s", &flamev1.SessionSpec{Application: "app"})
-		waitCtx := metadata.NewIncomingContext(t.Context(), metadata.Pairs(flamev1.WaitMetadataKey, flamev1.WaitTerminal))
-		got := make(chan *flamev1.Task, 1)
-		go func() {
-			pb, err := m.CreateTask(waitCtx, &flamev1.CreateTaskRequest{Task: &flamev1.TaskSpec{SessionId: "s"}})
-			if err != nil {
-				t.Errorf("CreateTask: %v", err)
-			}
-			got <- pb
-		}()
+		waitCtx := waitingContext(t.Context())
+		got := createAwaiting(t, waitCtx, m, "s")
 		synctest.Wait()
 		select {
 		case pb := <-got:
@@ -788,4 +729,44 @@ func TestEndWaits(t *testing.T) {
 			t.Fatalf("CreateTask after EndWaits = %v, %v; want task 2 Pending", pb, err)
 		}
 	})
+}
+
+// bindNext registers and binds the next executor the scheduler creates on
+// node, through the in-process backend, and returns its id.
+func bindNext(t *testing.T, m *Manager, node chan *flamev1.Executor) string {
+	t.Helper()
+	e := nextNew(t, node)
+	id := e.GetMetadata().GetId()
+	b := m.Direct()
+	if err := b.RegisterExecutor(t.Context(), id, e.GetSpec()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.BindExecutor(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.BindExecutorCompleted(t.Context(), id, nil); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// waitingContext is ctx as a CreateTask or WatchTask call carrying the wait
+// metadata (flamev1.WaitMetadataKey) sees it.
+func waitingContext(ctx context.Context) context.Context {
+	return metadata.NewIncomingContext(ctx, metadata.Pairs(flamev1.WaitMetadataKey, flamev1.WaitTerminal))
+}
+
+// createAwaiting calls CreateTask in session sid with ctx from another
+// goroutine; the answer comes on the channel (nil after an error, which
+// fails t).
+func createAwaiting(t *testing.T, ctx context.Context, m *Manager, sid string) <-chan *flamev1.Task {
+	got := make(chan *flamev1.Task, 1)
+	go func() {
+		pb, err := m.CreateTask(ctx, &flamev1.CreateTaskRequest{Task: &flamev1.TaskSpec{SessionId: sid}})
+		if err != nil {
+			t.Errorf("CreateTask: %v", err)
+		}
+		got <- pb
+	}()
+	return got
 }
