@@ -150,7 +150,7 @@ func reportP50(b *testing.B, lat []time.Duration) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 }
 
-func benchCluster(b *testing.B, storage string) (*client.Connection, *client.Session) {
+func benchCluster(b *testing.B, storage string, appEnv ...string) (*client.Connection, *client.Session) {
 	b.Helper()
 	ctx := context.Background()
 	opts := local.Options{Storage: storage, BackendAddr: "off"}
@@ -167,7 +167,7 @@ func benchCluster(b *testing.B, storage string) (*client.Connection, *client.Ses
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { conn.Close() })
-	registerBenchApp(b, conn)
+	registerBenchApp(b, conn, appEnv...)
 	ssn, err := conn.CreateSession(ctx, client.SessionAttributes{Application: "noop", ResReq: &client.ResourceRequirement{}})
 	if err != nil {
 		b.Fatal(err)
@@ -197,12 +197,17 @@ var noopService = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
-func registerBenchApp(b *testing.B, conn *client.Connection) {
+func registerBenchApp(b *testing.B, conn *client.Connection, env ...string) {
 	bin, err := noopService()
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := conn.RegisterApplication(context.Background(), "noop", client.ApplicationAttributes{Command: bin}); err != nil {
+	attrs := client.ApplicationAttributes{Command: bin, Environments: map[string]string{}}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		attrs.Environments[k] = v
+	}
+	if err := conn.RegisterApplication(context.Background(), "noop", attrs); err != nil {
 		b.Fatal(err)
 	}
 }
@@ -228,11 +233,20 @@ func BenchmarkProcessStart(b *testing.B) {
 }
 
 // BenchmarkThroughput runs no-op tasks with many in flight and reports
-// tasks/s, with the in-memory and the durable store.
+// tasks/s, with the in-memory and the durable store, and with the
+// in-memory store and instances run as pkg/service advises for services of
+// many short tasks (GOMAXPROCS=1 in the application's environment).
 func BenchmarkThroughput(b *testing.B) {
-	for _, storage := range []string{local.StorageNone, local.StorageSQLite} {
-		b.Run(storage, func(b *testing.B) {
-			_, ssn := benchCluster(b, storage)
+	for _, bc := range []struct {
+		name, storage string
+		env           []string
+	}{
+		{local.StorageNone, local.StorageNone, nil},
+		{local.StorageSQLite, local.StorageSQLite, nil},
+		{"none-gomaxprocs1", local.StorageNone, []string{"GOMAXPROCS=1"}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			_, ssn := benchCluster(b, bc.storage, bc.env...)
 			ctx := context.Background()
 			const inFlight = 256
 			var next atomic.Int64

@@ -49,8 +49,11 @@
 // GOMAXPROCS=1 in the application's environment (flmctl app register --env
 // GOMAXPROCS=1): an idle Go runtime with more processors spins looking for
 // work after every call. Measured with a no-op service on two cores
-// (BenchmarkThroughput in pkg/local), it cut the instances' CPU per task
-// from 119 to 84 µs and raised throughput from 5.4k to 6.3k tasks/s.
+// (BenchmarkThroughput in pkg/local, none against none-gomaxprocs1, three
+// runs each), it cut the instances' CPU per task from 84-93 to 66-80 µs;
+// tasks/s moved within the noise (6.4-6.8k against 6.3-7.2k), the
+// cluster's own process being the bottleneck there. An earlier run on a
+// busier machine saw 5.4k become 6.3k.
 //
 // # Trying a service by hand
 //
