@@ -51,7 +51,9 @@ type Codec struct{}
 
 var _ encoding.CodecV2 = Codec{}
 
-func protoCodec() encoding.CodecV2 { return encoding.GetCodecV2(grpcproto.Name) }
+// protoCodec is gRPC's own "proto" codec (registered by grpcproto's init,
+// which runs before this package's).
+var protoCodec = encoding.GetCodecV2(grpcproto.Name)
 
 // Name is "proto". A connection that forces a codec names it in the content
 // type, application/grpc+proto instead of plain application/grpc: the same
@@ -63,7 +65,7 @@ func (Codec) Marshal(v any) (mem.BufferSlice, error) {
 	if d, ok := v.(*Data); ok {
 		return d.marshal()
 	}
-	return protoCodec().Marshal(v)
+	return protoCodec.Marshal(v)
 }
 
 // Unmarshal decodes data into v; a large *flight.FlightData with one copy.
@@ -76,7 +78,7 @@ func (Codec) Unmarshal(data mem.BufferSlice, v any) error {
 		// Groups (a proto2 encoding no Flight peer sends) are left to
 		// protobuf, which keeps them as unknown fields.
 	}
-	return protoCodec().Unmarshal(data, v)
+	return protoCodec.Unmarshal(data, v)
 }
 
 // Data is an outgoing FlightData whose body is the concatenation of Body.

@@ -278,7 +278,7 @@ func mustParse(t *testing.T, key string) cache.ObjectKey {
 }
 
 // flush waits until the store's changes are on disk.
-func (ts *testServer) flush() { ts.c.store.Flush() }
+func (ts *testServer) flush() { ts.c.Flush() }
 
 // resident reports whether every blob of key holds its data in memory.
 func (ts *testServer) resident(t *testing.T, key string) bool {

@@ -2,8 +2,8 @@ package cache
 
 import (
 	"context"
-	"sync"
 
+	"github.com/flmctl/flmctl/internal/lazy"
 	"github.com/flmctl/flmctl/pkg/client"
 	"github.com/flmctl/flmctl/pkg/contexts"
 )
@@ -12,10 +12,7 @@ import (
 // update_object, patch_object, delete_objects, upload_object and
 // download_object on one process-wide Client.
 
-var defaultClient struct {
-	mu sync.Mutex
-	c  *Client // guarded by mu
-}
+var defaultClient lazy.Value[*Client]
 
 // Default returns the process-wide client used by the package-level
 // functions: the cache of the current flame.yaml context, with
@@ -23,48 +20,38 @@ var defaultClient struct {
 // FLAME_CACHE_ENDPOINT names the cluster's cache). Later calls return the
 // same client; a failed attempt is not remembered.
 func Default() (*Client, error) {
-	defaultClient.mu.Lock()
-	defer defaultClient.mu.Unlock()
-	if defaultClient.c != nil {
-		return defaultClient.c, nil
-	}
-	r, err := contexts.Resolve(contexts.Options{})
-	if err != nil {
-		return nil, client.NewError(client.CodeInvalidConfig, "resolve the Flame context: "+err.Error(), err)
-	}
-	c, err := NewResolved(r)
-	if err != nil {
-		return nil, err
-	}
-	defaultClient.c = c
-	return c, nil
+	return defaultClient.Get(func() (*Client, error) {
+		r, err := contexts.Resolve(contexts.Options{})
+		if err != nil {
+			return nil, client.NewError(client.CodeInvalidConfig, "resolve the Flame context: "+err.Error(), err)
+		}
+		return NewResolved(r)
+	})
 }
 
 // SetDefault replaces the client returned by Default (nil makes the next
 // Default call build one again). It does not close the previous one.
-func SetDefault(c *Client) {
-	defaultClient.mu.Lock()
-	defaultClient.c = c
-	defaultClient.mu.Unlock()
+func SetDefault(c *Client) { defaultClient.Set(c) }
+
+// withDefault calls call on the default client.
+func withDefault[T any](call func(*Client) (T, error)) (T, error) {
+	c, err := Default()
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return call(c)
 }
 
 // Put stores data under a prefix or at a key with the default client; see
 // Client.Put.
 func Put(ctx context.Context, keyOrPrefix string, data []byte, opts ...PutOption) (ObjectRef, error) {
-	c, err := Default()
-	if err != nil {
-		return ObjectRef{}, err
-	}
-	return c.Put(ctx, keyOrPrefix, data, opts...)
+	return withDefault(func(c *Client) (ObjectRef, error) { return c.Put(ctx, keyOrPrefix, data, opts...) })
 }
 
 // Get returns the base object ref points at; see Client.Get.
 func Get(ctx context.Context, ref ObjectRef) ([]byte, error) {
-	c, err := Default()
-	if err != nil {
-		return nil, err
-	}
-	return c.Get(ctx, ref)
+	return withDefault(func(c *Client) ([]byte, error) { return c.Get(ctx, ref) })
 }
 
 // GetParts returns the base object and its patches; see Client.GetParts.
@@ -78,20 +65,12 @@ func GetParts(ctx context.Context, ref ObjectRef) (base []byte, patches [][]byte
 
 // Update replaces the object ref points at; see Client.Update.
 func Update(ctx context.Context, ref ObjectRef, data []byte, opts ...PutOption) (ObjectRef, error) {
-	c, err := Default()
-	if err != nil {
-		return ObjectRef{}, err
-	}
-	return c.Update(ctx, ref, data, opts...)
+	return withDefault(func(c *Client) (ObjectRef, error) { return c.Update(ctx, ref, data, opts...) })
 }
 
 // Patch appends a patch to the object ref points at; see Client.Patch.
 func Patch(ctx context.Context, ref ObjectRef, delta []byte, opts ...PutOption) (ObjectRef, error) {
-	c, err := Default()
-	if err != nil {
-		return ObjectRef{}, err
-	}
-	return c.Patch(ctx, ref, delta, opts...)
+	return withDefault(func(c *Client) (ObjectRef, error) { return c.Patch(ctx, ref, delta, opts...) })
 }
 
 // Delete removes a key, a prefix or "<app>/*"; see Client.Delete.
@@ -105,18 +84,10 @@ func Delete(ctx context.Context, pattern string) error {
 
 // Upload stores a file; see Client.Upload.
 func Upload(ctx context.Context, keyOrPrefix, path string, opts ...TransferOption) (ObjectRef, error) {
-	c, err := Default()
-	if err != nil {
-		return ObjectRef{}, err
-	}
-	return c.Upload(ctx, keyOrPrefix, path, opts...)
+	return withDefault(func(c *Client) (ObjectRef, error) { return c.Upload(ctx, keyOrPrefix, path, opts...) })
 }
 
 // Download writes an object into a file; see Client.Download.
 func Download(ctx context.Context, ref ObjectRef, dest string, opts ...TransferOption) (int64, error) {
-	c, err := Default()
-	if err != nil {
-		return 0, err
-	}
-	return c.Download(ctx, ref, dest, opts...)
+	return withDefault(func(c *Client) (int64, error) { return c.Download(ctx, ref, dest, opts...) })
 }

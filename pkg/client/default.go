@@ -2,15 +2,12 @@ package client
 
 import (
 	"context"
-	"sync"
 
+	"github.com/flmctl/flmctl/internal/lazy"
 	"github.com/flmctl/flmctl/pkg/contexts"
 )
 
-var defaultConn struct {
-	mu   sync.Mutex
-	conn *Connection // guarded by mu
-}
+var defaultConn lazy.Value[*Connection]
 
 // Default returns the process-wide connection used by the package-level
 // functions. The first call connects to the cluster of the current flame.yaml
@@ -18,30 +15,18 @@ var defaultConn struct {
 // the same connection. A failed attempt is not remembered, so the next call
 // tries again. It is safe for concurrent use.
 func Default(ctx context.Context) (*Connection, error) {
-	defaultConn.mu.Lock()
-	defer defaultConn.mu.Unlock()
-	if defaultConn.conn != nil {
-		return defaultConn.conn, nil
-	}
-	r, err := contexts.Resolve(contexts.Options{})
-	if err != nil {
-		return nil, &FlameError{Code: CodeInvalidConfig, Message: "resolve the Flame context: " + err.Error(), err: err}
-	}
-	conn, err := ConnectResolved(ctx, r)
-	if err != nil {
-		return nil, err
-	}
-	defaultConn.conn = conn
-	return conn, nil
+	return defaultConn.Get(func() (*Connection, error) {
+		r, err := contexts.Resolve(contexts.Options{})
+		if err != nil {
+			return nil, &FlameError{Code: CodeInvalidConfig, Message: "resolve the Flame context: " + err.Error(), err: err}
+		}
+		return ConnectResolved(ctx, r)
+	})
 }
 
 // SetDefault replaces the connection returned by Default (nil makes the next
 // Default call connect again). It does not close the previous one.
-func SetDefault(c *Connection) {
-	defaultConn.mu.Lock()
-	defaultConn.conn = c
-	defaultConn.mu.Unlock()
-}
+func SetDefault(c *Connection) { defaultConn.Set(c) }
 
 // CreateSession creates a session on the default connection; see Connection.CreateSession.
 func CreateSession(ctx context.Context, attrs SessionAttributes) (*Session, error) {

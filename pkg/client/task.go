@@ -56,11 +56,15 @@ func (s *Session) taskOp(verb, id string) string {
 
 // CreateTask adds a task with input to the session. A nil input sends none.
 func (s *Session) CreateTask(ctx context.Context, input []byte) (*Task, error) {
-	p, err := s.conn.frontend.CreateTask(ctx, &flamev1.CreateTaskRequest{Task: &flamev1.TaskSpec{SessionId: s.id, Input: input}})
+	p, err := s.createTask(ctx, input)
 	if err != nil {
 		return nil, s.conn.wrap("create task in session "+strconv.Quote(s.id), err)
 	}
 	return taskFromProto(p), nil
+}
+
+func (s *Session) createTask(ctx context.Context, input []byte) (*flamev1.Task, error) {
+	return s.conn.frontend.CreateTask(ctx, &flamev1.CreateTaskRequest{Task: &flamev1.TaskSpec{SessionId: s.id, Input: input}})
 }
 
 // GetTask returns the task id of the session with its events; an unknown id is
@@ -200,8 +204,7 @@ func (w *TaskWatcher) Close() {
 // flamev1.WaitMetadataKey); against upstream Flame, Invoke watches the task
 // it created, as flamepy does.
 func (s *Session) Invoke(ctx context.Context, input []byte) ([]byte, error) {
-	wctx := metadata.AppendToOutgoingContext(ctx, flamev1.WaitMetadataKey, flamev1.WaitTerminal)
-	p, err := s.conn.frontend.CreateTask(wctx, &flamev1.CreateTaskRequest{Task: &flamev1.TaskSpec{SessionId: s.id, Input: input}})
+	p, err := s.createTask(metadata.AppendToOutgoingContext(ctx, flamev1.WaitMetadataKey, flamev1.WaitTerminal), input)
 	if err != nil {
 		op := "create task in session " + strconv.Quote(s.id)
 		if c := status.Code(err); c == codes.Canceled || c == codes.DeadlineExceeded {

@@ -287,8 +287,10 @@ func (m *Manager) kickScheduler() {
 func (m *Manager) nowMillis() int64 { return m.now().UnixMilli() }
 
 // event returns a new event stamped now.
-func (m *Manager) event(code int32, msg string) *flamev1.Event {
-	return &flamev1.Event{Code: code, Message: &msg, CreationTime: m.nowMillis()}
+func (m *Manager) event(code int32, msg string) *flamev1.Event { return m.eventOf(code, &msg) }
+
+func (m *Manager) eventOf(code int32, msg *string) *flamev1.Event {
+	return &flamev1.Event{Code: code, Message: msg, CreationTime: m.nowMillis()}
 }
 
 // The messages of a task's routine events. Events share these strings (as
@@ -301,9 +303,10 @@ var (
 	msgTaskSucceeded = "Task was completed with state <Succeed>"
 )
 
-// taskEvent is event for one of the messages above.
+// taskEvent is the event of a task entering st, with one of the messages
+// above.
 func (m *Manager) taskEvent(st flamev1.TaskState, msg *string) *flamev1.Event {
-	return &flamev1.Event{Code: int32(st), Message: msg, CreationTime: m.nowMillis()}
+	return m.eventOf(int32(st), msg)
 }
 
 // closedChan is the changed channel of a task that will not change again.
