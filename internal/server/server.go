@@ -102,6 +102,8 @@ type Options struct {
 	ScheduleInterval time.Duration
 	SocketWait       time.Duration
 	StopGrace        time.Duration
+	// InstanceGRPCOnly: see executor.Options.GRPCOnly.
+	InstanceGRPCOnly bool
 }
 
 // Endpoints are the URLs of a running cluster.
@@ -347,6 +349,7 @@ func (s *Server) startExecutor(ctx context.Context) error {
 		Logger:          s.log.With("component", "executor-manager"),
 		SocketWait:      s.opts.SocketWait,
 		StopGrace:       s.opts.StopGrace,
+		GRPCOnly:        s.opts.InstanceGRPCOnly,
 		Resources:       s.opts.Node,
 	})
 	if err != nil {

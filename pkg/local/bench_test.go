@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/flmctl/flmctl/internal/instancewire"
 	"github.com/flmctl/flmctl/pkg/client"
 	"github.com/flmctl/flmctl/pkg/local"
 	flamev1 "github.com/flmctl/flmctl/proto/flame/v1"
@@ -71,12 +72,14 @@ func BenchmarkRawUnary(b *testing.B) {
 
 // BenchmarkRawInstance is the second baseline: the one cross-process hop
 // every task makes, a no-op OnTaskInvoke to a noopsvc instance process over
-// its Unix socket, with nothing of the cluster in between. "seq" is one call
-// at a time (its p50 is the floor under a single task's latency, next to
-// RawUnary's in-process round trip); "parallel" calls 4 instances at once,
-// one call at a time each, as the cluster runs tasks in BenchmarkThroughput
-// (its tasks/s is a ceiling over the cluster's, whose tasks also need the
-// client's call and the cluster's work).
+// its Unix socket, with nothing of the cluster in between, over gRPC and
+// over the framed wire (internal/instancewire) that the cluster uses with
+// pkg/service instances. "seq" is one call at a time (its p50 is the floor
+// under a single task's latency, next to RawUnary's in-process round
+// trip); "parallel" calls 4 instances at once, one call at a time each, as
+// the cluster runs tasks in BenchmarkThroughput (its tasks/s is a ceiling
+// over the cluster's, whose tasks also need the client's call and the
+// cluster's work).
 func BenchmarkRawInstance(b *testing.B) {
 	bin, err := noopService()
 	if err != nil {
@@ -88,11 +91,13 @@ func BenchmarkRawInstance(b *testing.B) {
 	}
 	defer os.RemoveAll(dir)
 	const instances = 4
-	clients := make([]flamev1.InstanceClient, instances)
-	for i := range clients {
+	grpcClients := make([]flamev1.InstanceClient, instances)
+	framedClients := make([]flamev1.InstanceClient, instances)
+	for i := range instances {
 		sock := filepath.Join(dir, strconv.Itoa(i)+".sock")
+		fsock := filepath.Join(dir, strconv.Itoa(i)+".fsock")
 		cmd := exec.Command(bin)
-		cmd.Env = append(os.Environ(), "FLAME_INSTANCE_ENDPOINT="+sock)
+		cmd.Env = append(os.Environ(), "FLAME_INSTANCE_ENDPOINT="+sock, instancewire.EndpointEnv+"="+fsock)
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)
 		}
@@ -102,17 +107,36 @@ func BenchmarkRawInstance(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer cc.Close()
-		clients[i] = flamev1.NewInstanceClient(cc)
+		grpcClients[i] = flamev1.NewInstanceClient(cc)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		_, err = clients[i].OnSessionEnter(ctx, &flamev1.SessionContext{SessionId: "s"}, grpc.WaitForReady(true))
+		_, err = grpcClients[i].OnSessionEnter(ctx, &flamev1.SessionContext{SessionId: "s"}, grpc.WaitForReady(true))
+		if err == nil { // the framed socket exists once the gRPC one serves
+			var fc *instancewire.Client
+			fc, err = instancewire.Dial(ctx, fsock)
+			if err == nil {
+				defer fc.Close()
+				framedClients[i] = fc
+			}
+		}
 		cancel()
 		if err != nil {
 			b.Fatal(err)
 		}
 	}
+	for _, wire := range []struct {
+		prefix  string
+		clients []flamev1.InstanceClient
+	}{{"", grpcClients}, {"framed-", framedClients}} {
+		benchInstanceCalls(b, wire.prefix, wire.clients)
+	}
+}
+
+// benchInstanceCalls runs BenchmarkRawInstance's "seq" and "parallel" on
+// clients, the names prefixed with prefix.
+func benchInstanceCalls(b *testing.B, prefix string, clients []flamev1.InstanceClient) {
 	tc := &flamev1.TaskContext{TaskId: "1", SessionId: "s"}
 	ctx := context.Background()
-	b.Run("seq", func(b *testing.B) {
+	b.Run(prefix+"seq", func(b *testing.B) {
 		lat := make([]time.Duration, 0, b.N)
 		for b.Loop() {
 			t0 := time.Now()
@@ -123,7 +147,7 @@ func BenchmarkRawInstance(b *testing.B) {
 		}
 		reportP50(b, lat)
 	})
-	b.Run("parallel", func(b *testing.B) {
+	b.Run(prefix+"parallel", func(b *testing.B) {
 		var next atomic.Int64
 		var wg sync.WaitGroup
 		t0 := time.Now()
@@ -150,10 +174,13 @@ func reportP50(b *testing.B, lat []time.Duration) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 }
 
-func benchCluster(b *testing.B, storage string, appEnv ...string) (*client.Connection, *client.Session) {
+// benchCluster starts a cluster with storage, registers the noop
+// application with appEnv, and opens a session whose instances are running.
+// grpcOnly calls the instances over gRPC instead of the framed wire.
+func benchCluster(b *testing.B, storage string, grpcOnly bool, appEnv ...string) (*client.Connection, *client.Session) {
 	b.Helper()
 	ctx := context.Background()
-	opts := local.Options{Storage: storage, BackendAddr: "off"}
+	opts := local.Options{Storage: storage, BackendAddr: "off", InstanceGRPCOnly: grpcOnly}
 	if storage == local.StorageSQLite {
 		opts.DataDir = b.TempDir()
 	}
@@ -233,20 +260,23 @@ func BenchmarkProcessStart(b *testing.B) {
 }
 
 // BenchmarkThroughput runs no-op tasks with many in flight and reports
-// tasks/s, with the in-memory and the durable store, and with the
-// in-memory store and instances run as pkg/service advises for services of
-// many short tasks (GOMAXPROCS=1 in the application's environment).
+// tasks/s, with the in-memory and the durable store; with the in-memory
+// store and the instances called over gRPC (as services of other SDKs
+// are); and with instances run as pkg/service advises for services of many
+// short tasks (GOMAXPROCS=1 in the application's environment).
 func BenchmarkThroughput(b *testing.B) {
 	for _, bc := range []struct {
 		name, storage string
+		grpcOnly      bool
 		env           []string
 	}{
-		{local.StorageNone, local.StorageNone, nil},
-		{local.StorageSQLite, local.StorageSQLite, nil},
-		{"none-gomaxprocs1", local.StorageNone, []string{"GOMAXPROCS=1"}},
+		{local.StorageNone, local.StorageNone, false, nil},
+		{local.StorageSQLite, local.StorageSQLite, false, nil},
+		{"none-grpc", local.StorageNone, true, nil},
+		{"none-gomaxprocs1", local.StorageNone, false, []string{"GOMAXPROCS=1"}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			_, ssn := benchCluster(b, bc.storage, bc.env...)
+			_, ssn := benchCluster(b, bc.storage, bc.grpcOnly, bc.env...)
 			ctx := context.Background()
 			const inFlight = 256
 			var next atomic.Int64
@@ -275,11 +305,18 @@ func BenchmarkThroughput(b *testing.B) {
 
 // BenchmarkInvokeLatency runs one task at a time and reports the p50, with
 // the in-memory and the durable store (whose commit delay must not touch a
-// lone caller).
+// lone caller), and with the instance called over gRPC.
 func BenchmarkInvokeLatency(b *testing.B) {
-	for _, storage := range []string{local.StorageNone, local.StorageSQLite} {
-		b.Run(storage, func(b *testing.B) {
-			_, ssn := benchCluster(b, storage)
+	for _, bc := range []struct {
+		name, storage string
+		grpcOnly      bool
+	}{
+		{local.StorageNone, local.StorageNone, false},
+		{local.StorageSQLite, local.StorageSQLite, false},
+		{"none-grpc", local.StorageNone, true},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			_, ssn := benchCluster(b, bc.storage, bc.grpcOnly)
 			ctx := context.Background()
 			lat := make([]time.Duration, 0, b.N)
 			for b.Loop() {
@@ -296,7 +333,7 @@ func BenchmarkInvokeLatency(b *testing.B) {
 
 // BenchmarkSessionCreate reports the p50 of creating (and closing) a session.
 func BenchmarkSessionCreate(b *testing.B) {
-	conn, _ := benchCluster(b, local.StorageNone)
+	conn, _ := benchCluster(b, local.StorageNone, false)
 	ctx := context.Background()
 	lat := make([]time.Duration, 0, b.N)
 	for b.Loop() {
@@ -318,7 +355,7 @@ func BenchmarkSessionCreate(b *testing.B) {
 // BenchmarkFirstResult reports the p50 from session create to the first
 // result: an instance process is started, entered and invoked.
 func BenchmarkFirstResult(b *testing.B) {
-	conn, _ := benchCluster(b, local.StorageNone)
+	conn, _ := benchCluster(b, local.StorageNone, false)
 	ctx := context.Background()
 	lat := make([]time.Duration, 0, b.N)
 	for b.Loop() {

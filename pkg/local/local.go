@@ -86,6 +86,11 @@ type Options struct {
 	ScheduleInterval time.Duration
 	SocketWait       time.Duration
 	StopGrace        time.Duration
+	// InstanceGRPCOnly calls every instance over gRPC. By default an
+	// instance built on pkg/service is called over flmctl's framed wire,
+	// which costs far less per task; services of other SDKs always get
+	// gRPC.
+	InstanceGRPCOnly bool
 }
 
 // Endpoints are the URLs of a running cluster.
@@ -116,6 +121,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		ScheduleInterval: opts.ScheduleInterval,
 		SocketWait:       opts.SocketWait,
 		StopGrace:        opts.StopGrace,
+		InstanceGRPCOnly: opts.InstanceGRPCOnly,
 	})
 	if err != nil {
 		return nil, err

@@ -28,6 +28,12 @@
 //
 // Run reads FLAME_INSTANCE_ENDPOINT (a socket path; a unix:// prefix is
 // accepted), removes a stale socket left at that path, and serves there.
+// When flmctl's executor manager also offers a socket in
+// FLMCTL_INSTANCE_FRAMED_ENDPOINT, Run serves the same calls there first,
+// as length-prefixed protobuf frames, and the manager uses that socket: a
+// task then costs a fraction of a gRPC call on both sides. Nothing changes
+// for the service; under upstream's executor manager, which offers no such
+// socket, Run serves gRPC alone.
 // Calls arrive as OnSessionEnter, then OnTaskInvoke once per task, then
 // OnSessionLeave; they never overlap. A handler's error or panic fails only
 // that call (return code -1, the error text as the message) and the instance

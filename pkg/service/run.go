@@ -17,6 +17,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/flmctl/flmctl/internal/instancewire"
 	flamev1 "github.com/flmctl/flmctl/proto/flame/v1"
 )
 
@@ -51,6 +52,9 @@ type runConfig struct {
 	logger      *slog.Logger
 	grace       time.Duration
 	taskTimeout time.Duration
+	// framed is the framed wire's listener, set by RunContext when the
+	// executor manager offers it.
+	framed net.Listener
 }
 
 // WithListener serves on l instead of the socket named by
@@ -123,24 +127,56 @@ func RunContext(ctx context.Context, svc Service, opts ...Option) error {
 	}
 
 	lis := cfg.listener
-	socket := ""
+	var sockets []string
+	defer func() {
+		for _, s := range sockets {
+			removeSocket(s)
+		}
+	}()
 	if lis == nil {
 		path, err := endpointFromEnv()
 		if err != nil {
 			return err
 		}
+		// The framed socket, when offered, must exist before the gRPC one:
+		// the executor manager looks for it once the gRPC socket appears.
+		cfg.framed = listenFramed(cfg.logger)
+		if cfg.framed != nil {
+			sockets = append(sockets, cfg.framed.Addr().String())
+		}
 		lis, err = listenUnix(path)
 		if err != nil {
+			if cfg.framed != nil {
+				_ = cfg.framed.Close()
+			}
 			return err
 		}
-		socket = path
+		sockets = append(sockets, path)
 	}
-	defer func() {
-		if socket != "" {
-			removeSocket(socket)
-		}
-	}()
 	return serve(ctx, lis, svc, cfg)
+}
+
+// listenFramed listens on the framed wire's socket when the executor
+// manager offers it (internal/instancewire). The offer is an optimisation:
+// when the socket cannot be had the instance serves gRPC alone, and the
+// manager calls it that way.
+func listenFramed(log *slog.Logger) net.Listener {
+	path := strings.TrimSpace(os.Getenv(instancewire.EndpointEnv))
+	if path == "" {
+		return nil
+	}
+	lis, err := listenUnix(path)
+	if err != nil {
+		log.Warn("not serving the framed instance wire; serving gRPC alone", "error", err)
+		return nil
+	}
+	return lis
+}
+
+// stopper is what serve needs of the gRPC server and the framed one.
+type stopper interface {
+	GracefulStop()
+	Stop()
 }
 
 func serve(ctx context.Context, lis net.Listener, svc Service, cfg runConfig) error {
@@ -157,16 +193,38 @@ func serve(ctx context.Context, lis net.Listener, svc Service, cfg runConfig) er
 	abandoned := make(chan struct{})
 	is.abandon = sync.OnceFunc(func() { close(abandoned) })
 	flamev1.RegisterInstanceServer(srv, is)
+	servers := []stopper{srv}
 
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(lis) }()
-	cfg.logger.Info("serving flame.v1.Instance", "address", lis.Addr().String())
+	type served struct {
+		addr net.Addr
+		err  error
+	}
+	serveErr := make(chan served, 2)
+	go func() { serveErr <- served{lis.Addr(), srv.Serve(lis)} }()
+	if cfg.framed != nil {
+		fs := instancewire.NewServer(is)
+		servers = append(servers, fs)
+		go func() { serveErr <- served{cfg.framed.Addr(), fs.Serve(cfg.framed)} }()
+		cfg.logger.Info("serving flame.v1.Instance", "address", lis.Addr().String(), "framed", cfg.framed.Addr().String())
+	} else {
+		cfg.logger.Info("serving flame.v1.Instance", "address", lis.Addr().String())
+	}
+	stopAll := func(stop func(stopper)) {
+		var wg sync.WaitGroup
+		for _, s := range servers {
+			wg.Go(func() { stop(s) })
+		}
+		wg.Wait()
+	}
 
 	select {
-	case err := <-serveErr:
+	case r := <-serveErr:
 		// Serve only returns early when the listener fails.
-		srv.Stop()
-		return fmt.Errorf("serve flame.v1.Instance on %s: %w", lis.Addr(), err)
+		stopAll(stopper.Stop)
+		for range len(servers) - 1 {
+			<-serveErr
+		}
+		return fmt.Errorf("serve flame.v1.Instance on %s: %w", r.addr, r.err)
 	case <-ctx.Done():
 	case <-abandoned:
 		cfg.logger.Error("stopping: " + ErrTaskAbandoned.Error())
@@ -175,7 +233,7 @@ func serve(ctx context.Context, lis net.Listener, svc Service, cfg runConfig) er
 	cfg.logger.Info("shutting down", "grace_period", cfg.grace.String())
 	stopped := make(chan struct{})
 	go func() {
-		srv.GracefulStop()
+		stopAll(stopper.GracefulStop)
 		close(stopped)
 	}()
 	var err error
@@ -185,11 +243,13 @@ func serve(ctx context.Context, lis net.Listener, svc Service, cfg runConfig) er
 	case <-timer.C:
 		err = fmt.Errorf("stop after %s: %w", cfg.grace, ErrGracePeriodExpired)
 		cfg.logger.Warn("grace period expired; cancelling the call in progress", "grace_period", cfg.grace.String())
-		srv.Stop()
+		stopAll(stopper.Stop)
 		<-stopped
 	}
 	timer.Stop()
-	<-serveErr // nil after (Graceful)Stop
+	for range servers {
+		<-serveErr // nil after (Graceful)Stop
+	}
 	select {
 	case <-abandoned:
 		return ErrTaskAbandoned

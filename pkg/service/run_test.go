@@ -10,11 +10,13 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/flmctl/flmctl/internal/instancewire"
 	"github.com/flmctl/flmctl/pkg/service"
 	flamev1 "github.com/flmctl/flmctl/proto/flame/v1"
 )
@@ -461,5 +463,169 @@ func TestTaskFunc(t *testing.T) {
 	}
 	if err := f.OnSessionLeave(ctx); err != nil {
 		t.Errorf("OnSessionLeave = %v", err)
+	}
+}
+
+// startFramed runs RunContext on sockets named by the environment, as the
+// executor manager starts an instance, with the framed wire offered. It
+// returns a framed client and the gRPC socket (the framed one is socket+"f").
+func startFramed(t *testing.T, svc service.Service, opts ...service.Option) (*instancewire.Client, string, context.CancelFunc, chan error) {
+	t.Helper()
+	socket := filepath.Join(shortTempDir(t), "i.sock")
+	t.Setenv(service.EndpointEnv, socket)
+	t.Setenv(instancewire.EndpointEnv, socket+"f")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	all := append([]service.Option{service.WithLogger(discardLogger())}, opts...)
+	go func() { done <- service.RunContext(ctx, svc, all...) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			done <- err
+		case <-time.After(waitTimeout):
+			t.Error("RunContext did not return after cancel")
+		}
+	})
+	// Once gRPC answers, the framed socket exists: it is listened on first.
+	conn := dial(t, socket)
+	defer conn.Close()
+	if _, err := flamev1.NewInstanceClient(conn).OnSessionEnter(callCtx(t), &flamev1.SessionContext{SessionId: "s"}, waitForReady); err != nil {
+		t.Fatal(err)
+	}
+	c, err := instancewire.Dial(callCtx(t), socket+"f")
+	if err != nil {
+		t.Fatalf("framed socket: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, socket, cancel, done
+}
+
+func TestRunContext_ServesTheFramedWireWhenOffered(t *testing.T) {
+	svc := &funcService{invoke: func(_ context.Context, tc *service.TaskContext) ([]byte, error) {
+		switch string(tc.Input) {
+		case "err":
+			return nil, errors.New("bad input")
+		case "panic":
+			panic("boom")
+		}
+		return tc.Input, nil
+	}}
+	c, socket, cancel, done := startFramed(t, svc)
+	ctx := callCtx(t)
+	if r, err := c.OnSessionEnter(ctx, &flamev1.SessionContext{SessionId: "s"}); err != nil || r.GetReturnCode() != 0 {
+		t.Fatalf("OnSessionEnter = %v, %v", r, err)
+	}
+	for _, tc := range []struct {
+		in, out, msg string
+		code         int32
+	}{{"x", "x", "", 0}, {"err", "", "bad input", -1}, {"panic", "", "panic: boom", -1}, {"y", "y", "", 0}} {
+		r, err := c.OnTaskInvoke(ctx, &flamev1.TaskContext{TaskId: "1", Input: []byte(tc.in)})
+		if err != nil || r.GetReturnCode() != tc.code || string(r.GetOutput()) != tc.out || r.GetMessage() != tc.msg {
+			t.Errorf("OnTaskInvoke(%q) = %v, %v; want code %d output %q message %q", tc.in, r, err, tc.code, tc.out, tc.msg)
+		}
+	}
+	if r, err := c.OnSessionLeave(ctx, &flamev1.EmptyRequest{}); err != nil || r.GetReturnCode() != 0 {
+		t.Fatalf("OnSessionLeave = %v, %v", r, err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("RunContext = %v, want nil", err)
+	}
+	done <- nil // for the cleanup
+	for _, p := range []string{socket, socket + "f"} {
+		if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("socket %s still there after shutdown (Lstat: %v)", p, err)
+		}
+	}
+}
+
+func TestRunContext_FramedCallsAndShutdown(t *testing.T) {
+	t.Run("graceful", func(t *testing.T) {
+		started, release := make(chan struct{}), make(chan struct{})
+		svc := &funcService{invoke: func(context.Context, *service.TaskContext) ([]byte, error) {
+			close(started)
+			<-release
+			return []byte("finished"), nil
+		}}
+		c, _, cancel, done := startFramed(t, svc)
+		replies := make(chan *flamev1.TaskResult, 1)
+		go func() {
+			r, err := c.OnTaskInvoke(callCtx(t), &flamev1.TaskContext{TaskId: "1"})
+			if err != nil {
+				t.Error(err)
+			}
+			replies <- r
+		}()
+		<-started
+		cancel()
+		select {
+		case err := <-done:
+			t.Fatalf("RunContext returned %v while a framed task was in progress", err)
+		default:
+		}
+		close(release)
+		if r := <-replies; string(r.GetOutput()) != "finished" {
+			t.Fatalf("in-flight task = %v; want it to finish", r)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("RunContext = %v, want nil", err)
+		}
+		done <- nil // for the cleanup
+	})
+	t.Run("grace expires", func(t *testing.T) {
+		started, cancelled := make(chan struct{}), make(chan struct{})
+		svc := &funcService{invoke: func(ctx context.Context, _ *service.TaskContext) ([]byte, error) {
+			close(started)
+			<-ctx.Done()
+			close(cancelled)
+			return nil, ctx.Err()
+		}}
+		c, _, cancel, done := startFramed(t, svc, service.WithGracePeriod(1))
+		callErr := make(chan error, 1)
+		go func() {
+			_, err := c.OnTaskInvoke(callCtx(t), &flamev1.TaskContext{TaskId: "1"})
+			callErr <- err
+		}()
+		<-started
+		cancel()
+		if err := <-done; !errors.Is(err, service.ErrGracePeriodExpired) {
+			t.Fatalf("RunContext = %v, want ErrGracePeriodExpired", err)
+		}
+		done <- nil // for the cleanup
+		if err := <-callErr; status.Code(err) != codes.Unavailable {
+			t.Errorf("framed client saw %v, want Unavailable after a forced stop", err)
+		}
+		<-cancelled
+	})
+}
+
+func TestRunContext_UnusableFramedSocketLeavesGRPC(t *testing.T) {
+	dir := shortTempDir(t)
+	socket := filepath.Join(dir, "i.sock")
+	notSocket := filepath.Join(dir, "file")
+	if err := os.WriteFile(notSocket, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(service.EndpointEnv, socket)
+	t.Setenv(instancewire.EndpointEnv, notSocket)
+	logger, logs := testLogger()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- service.RunContext(ctx, &funcService{}, service.WithLogger(logger)) }()
+	conn := dial(t, socket)
+	defer conn.Close()
+	if tr, err := flamev1.NewInstanceClient(conn).OnTaskInvoke(callCtx(t), &flamev1.TaskContext{Input: []byte("x")}, waitForReady); err != nil || string(tr.GetOutput()) != "x" {
+		t.Fatalf("OnTaskInvoke over gRPC = %v, %v", tr, err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("RunContext = %v, want nil", err)
+	}
+	if !strings.Contains(logs.String(), "not serving the framed instance wire") {
+		t.Errorf("no warning about the framed socket in the logs:\n%s", logs.String())
+	}
+	if fi, err := os.Lstat(notSocket); err != nil || !fi.Mode().IsRegular() {
+		t.Errorf("the file named by %s was touched: %v, %v", instancewire.EndpointEnv, fi, err)
 	}
 }

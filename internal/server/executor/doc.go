@@ -46,7 +46,7 @@
 // Beyond upstream (spec §6.5, §18.14): the wait for a new instance's socket
 // is bounded by Options.SocketWait and ends at once when the process exits
 // (bind code 11 naming the exit status and the tail of its stderr). The
-// instance's gRPC calls and the executor's LaunchTask run under a context
+// instance's calls and the executor's LaunchTask run under a context
 // that is cancelled when the process is reaped, so a process that dies is
 // noticed at once: a task it was running is completed as failed with a
 // message naming the exit status and the last 20 lines (4 KiB) of its
@@ -70,6 +70,11 @@
 //   - Socket: <SocketDir>/<E>.sock (at most 107 bytes), exported as
 //     FLAME_INSTANCE_ENDPOINT (a plain path); the instance serves
 //     flame.v1.Instance there; a stale file is removed before the start.
+//     Beyond upstream, <SocketDir>/<E>.fsock is offered in
+//     FLMCTL_INSTANCE_FRAMED_ENDPOINT (unless Options.GRPCOnly): when the
+//     instance serves internal/instancewire's framed wire there, as
+//     pkg/service does, the calls go over it instead of gRPC; other
+//     instances ignore the variable and are called over gRPC.
 //   - Environment: the manager's (Options.Env), then A's environments with
 //     $VAR and ${VAR} expanded from the manager's environment (unknown
 //     references kept as written), then RUST_LOG and FLAME_LOG (the
@@ -90,7 +95,7 @@
 //   - Process: its own process group; stopped with SIGTERM to the group,
 //     SIGKILL after Options.StopGrace, always reaped, then a SIGKILL to the
 //     group for anything it left behind. One fresh process per binding; all
-//     tasks of the binding reuse it and one gRPC connection to it.
+//     tasks of the binding reuse it and one connection to it.
 //   - Calls: OnSessionEnter once, OnTaskInvoke per task, OnSessionLeave once
 //     (also after a failed OnSessionEnter while the process lives), no
 //     per-call timeouts.

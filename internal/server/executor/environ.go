@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/flmctl/flmctl/internal/instancewire"
 	flamev1 "github.com/flmctl/flmctl/proto/flame/v1"
 )
 
@@ -277,7 +278,7 @@ func soDirs(root string, maxDepth int) []string {
 // application environments (expanded from the manager's environment),
 // RUST_LOG/FLAME_LOG, the Flame endpoints, HOME, installer variables, the
 // temp dir variables.
-func (m *Manager) instanceEnv(appEnv *envSet, vars *installVars, sock, tmp string) *envSet {
+func (m *Manager) instanceEnv(appEnv *envSet, vars *installVars, sock, framedSock, tmp string) *envSet {
 	env := newEnvSet()
 	for _, k := range appEnv.keys {
 		env.set(k, appEnv.vals[k])
@@ -289,6 +290,9 @@ func (m *Manager) instanceEnv(appEnv *envSet, vars *installVars, sock, tmp strin
 	env.set("RUST_LOG", rustLog)
 	env.set("FLAME_LOG", rustLog)
 	env.set("FLAME_INSTANCE_ENDPOINT", sock)
+	if framedSock != "" {
+		env.set(instancewire.EndpointEnv, framedSock)
+	}
 	if m.opts.ClusterEndpoint != "" {
 		env.set("FLAME_ENDPOINT", m.opts.ClusterEndpoint)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flmctl/flmctl/internal/instancewire"
 	flamev1 "github.com/flmctl/flmctl/proto/flame/v1"
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/proto"
@@ -190,7 +191,8 @@ func TestInstanceEnv_Precedence(t *testing.T) {
 	appEnv.set("FLAME_LOG", "trace") // overridden: spec §8.2 row order
 	appEnv.set("FLAME_INSTANCE_ENDPOINT", "/wrong")
 	vars := &installVars{prepend: [][2]string{{"PYTHONPATH", "/site"}, {"PATH", "/inst/bin"}}, ifAbsent: [][2]string{{"HOME", "/inst"}}}
-	env := m.instanceEnv(appEnv, vars, "/s/e.sock", "/t")
+	appEnv.set(instancewire.EndpointEnv, "/wrong-too")
+	env := m.instanceEnv(appEnv, vars, "/s/e.sock", "/s/e.fsock", "/t")
 	got := map[string]string{}
 	for _, k := range env.keys {
 		got[k] = env.vals[k]
@@ -203,6 +205,7 @@ func TestInstanceEnv_Precedence(t *testing.T) {
 		"FLAME_LOG":               "info",
 		"RUST_LOG":                "info",
 		"FLAME_INSTANCE_ENDPOINT": "/s/e.sock",
+		instancewire.EndpointEnv:  "/s/e.fsock",
 		"PYTHONPATH":              "/site:/mgr/py",
 		"PATH":                    "/inst/bin",
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/flmctl/flmctl/internal/instancewire"
 	flamev1 "github.com/flmctl/flmctl/proto/flame/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -494,6 +495,9 @@ func validUTF8(s string) string {
 // opposed to a connection that broke while the call was in progress.
 // grpc-go reports both as UNAVAILABLE and tells them apart only in the text.
 func notDelivered(err error) bool {
+	if instancewire.NotSent(err) {
+		return true
+	}
 	if status.Code(err) != codes.Unavailable {
 		return false
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/flmctl/flmctl/internal/instancewire"
 	flamev1 "github.com/flmctl/flmctl/proto/flame/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
@@ -56,13 +58,16 @@ type instance struct {
 	exited  chan struct{}
 	waitErr error
 
-	conn   *grpc.ClientConn
+	// conn is the connection behind client: gRPC, or the framed wire
+	// (internal/instancewire) when the instance serves it.
+	conn   io.Closer
 	client flamev1.InstanceClient
 
-	sock    string // socket path, removed on cleanup
-	errPath string // stderr file, read for the tail
-	appDir  string // <top>/work/<app>, removed on cleanup
-	autoTop string // top dir created by the manager, removed on cleanup; "" for a user dir
+	sock       string // socket path, removed on cleanup
+	framedSock string // the framed wire's socket offered to it ("" none), removed on cleanup
+	errPath    string // stderr file, read for the tail
+	appDir     string // <top>/work/<app>, removed on cleanup
+	autoTop    string // top dir created by the manager, removed on cleanup; "" for a user dir
 	// sharedDir: appDir is in a user's working directory and counted in
 	// m.dirRefs.
 	sharedDir bool
@@ -205,6 +210,10 @@ func (e *executor) startInstance(app *flamev1.Application, appEnv *envSet, vars 
 	}
 
 	in := &instance{m: m, execID: e.id, sock: sock}
+	if !m.opts.GRPCOnly {
+		// <id>.fsock is as long as <id>.sock, which fits.
+		in.framedSock = filepath.Join(m.socketDir, e.id+".fsock")
+	}
 	top := app.GetSpec().GetWorkingDirectory()
 	if top == "" {
 		top = filepath.Join(m.workDir, e.id)
@@ -231,7 +240,7 @@ func (e *executor) startInstance(app *flamev1.Application, appEnv *envSet, vars 
 		return nil, fmt.Errorf("create stderr file: %w", err)
 	}
 
-	env := m.instanceEnv(appEnv, vars, sock, tmp)
+	env := m.instanceEnv(appEnv, vars, sock, in.framedSock, tmp)
 	lookup := func(k string) (string, bool) {
 		if v, ok := env.get(k); ok {
 			return v, true
@@ -251,11 +260,16 @@ func (e *executor) startInstance(app *flamev1.Application, appEnv *envSet, vars 
 		in.cleanup()
 		return nil, err
 	}
-	if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
-		_ = outF.Close()
-		_ = errF.Close()
-		in.cleanup()
-		return nil, fmt.Errorf("remove stale socket: %w", err)
+	for _, p := range []string{sock, in.framedSock} {
+		if p == "" {
+			continue
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			_ = outF.Close()
+			_ = errF.Close()
+			in.cleanup()
+			return nil, fmt.Errorf("remove stale socket: %w", err)
+		}
 	}
 
 	cmd := &exec.Cmd{
@@ -301,6 +315,9 @@ func (e *executor) startInstance(app *flamev1.Application, appEnv *envSet, vars 
 			return fail("%w", in.exitError("waiting for it to create its socket "+sock, false, nil))
 		}
 		return fail("%w", err)
+	}
+	if in.connectFramed(deadline) {
+		return in, nil
 	}
 	if err := in.connect(deadline); err != nil {
 		if in.dead() {
@@ -383,6 +400,27 @@ func instanceDialOptions() []grpc.DialOption {
 	}
 }
 
+// connectFramed connects over the framed wire when the instance serves it:
+// its socket exists by the time the gRPC one does (pkg/service listens on
+// it first). Any failure leaves gRPC to be used.
+func (in *instance) connectFramed(deadline time.Time) bool {
+	if in.framedSock == "" {
+		return false
+	}
+	if fi, err := os.Stat(in.framedSock); err != nil || fi.Mode()&os.ModeSocket == 0 {
+		return false
+	}
+	ctx, cancel := context.WithDeadline(in.ctx, deadline)
+	defer cancel()
+	c, err := instancewire.Dial(ctx, in.framedSock)
+	if err != nil {
+		in.m.log.Warn("calling the instance over gRPC: its framed socket did not answer", "pid", in.pid, "socket", in.framedSock, "err", err)
+		return false
+	}
+	in.conn, in.client = c, c
+	return true
+}
+
 // connect opens the gRPC connection over the socket and waits, until the
 // deadline, for it to be ready; calls are then made without waiting for
 // readiness, so a broken connection fails them at once.
@@ -441,7 +479,11 @@ func (in *instance) cleanup() {
 		return
 	}
 	in.cleaned = true
-	_ = os.Remove(in.sock) // a failure is harmless: the next binding removes a stale socket first
+	// A failure is harmless: the next binding removes stale sockets first.
+	_ = os.Remove(in.sock)
+	if in.framedSock != "" {
+		_ = os.Remove(in.framedSock)
+	}
 	switch {
 	case in.autoTop != "":
 		_ = os.RemoveAll(in.autoTop)

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/flmctl/flmctl/internal/instancewire"
 	flamev1 "github.com/flmctl/flmctl/proto/flame/v1"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
@@ -35,6 +36,9 @@ const (
 	modeExitEarly  = "exit-early"  // writes to stderr and exits 2 before creating the socket
 	modeNoSocket   = "no-socket"   // never creates the socket
 	modeIgnoreTerm = "ignore-term" // serves, but ignores SIGTERM
+	// modeFramed serves the framed wire too when it is offered (as
+	// pkg/service does), and logs the wire of every call.
+	modeFramed = "framed"
 )
 
 func TestMain(m *testing.M) {
@@ -84,18 +88,53 @@ func runInstance(mode string) int {
 	case modeNoSocket:
 		select {} // until SIGTERM
 	}
+	var impl flamev1.InstanceServer = &testInstance{mode: mode}
+	if fsock := os.Getenv(instancewire.EndpointEnv); mode == modeFramed && fsock != "" {
+		// Listening before the gRPC socket exists, as pkg/service does.
+		flis, err := net.Listen("unix", fsock)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "listen:", err)
+			return 1
+		}
+		fs := instancewire.NewServer(wireLogger{impl, "framed"})
+		go func() { _ = fs.Serve(flis) }()
+	}
 	lis, err := net.Listen("unix", os.Getenv("FLAME_INSTANCE_ENDPOINT"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "listen:", err)
 		return 1
 	}
 	srv := grpc.NewServer()
-	flamev1.RegisterInstanceServer(srv, &testInstance{mode: mode})
+	if mode == modeFramed {
+		impl = wireLogger{impl, "grpc"}
+	}
+	flamev1.RegisterInstanceServer(srv, impl)
 	if err := srv.Serve(lis); err != nil {
 		fmt.Fprintln(os.Stderr, "serve:", err)
 		return 1
 	}
 	return 0
+}
+
+// wireLogger logs "<wire> <call>" before each call.
+type wireLogger struct {
+	flamev1.InstanceServer
+	wire string
+}
+
+func (w wireLogger) OnSessionEnter(ctx context.Context, sc *flamev1.SessionContext) (*flamev1.Result, error) {
+	logEvent("%s enter", w.wire)
+	return w.InstanceServer.OnSessionEnter(ctx, sc)
+}
+
+func (w wireLogger) OnTaskInvoke(ctx context.Context, tc *flamev1.TaskContext) (*flamev1.TaskResult, error) {
+	logEvent("%s task", w.wire)
+	return w.InstanceServer.OnTaskInvoke(ctx, tc)
+}
+
+func (w wireLogger) OnSessionLeave(ctx context.Context, r *flamev1.EmptyRequest) (*flamev1.Result, error) {
+	logEvent("%s leave", w.wire)
+	return w.InstanceServer.OnSessionLeave(ctx, r)
 }
 
 // testInstance is the raw generated server of the instance program.

@@ -77,6 +77,10 @@ type Options struct {
 	// Resources overrides the node's capacity; nil means measured (logical
 	// CPUs, MemTotal, CUDA_VISIBLE_DEVICES).
 	Resources *flamev1.ResourceRequirement
+	// GRPCOnly calls every instance over gRPC. By default the manager
+	// offers instances the framed wire (internal/instancewire) and uses it
+	// with those that serve it, as pkg/service's do.
+	GRPCOnly bool
 }
 
 // Manager is the executor manager of one node: it registers the node with

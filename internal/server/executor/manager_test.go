@@ -367,6 +367,54 @@ func TestManager_CrashMidTask(t *testing.T) {
 	}
 }
 
+// TestManager_FramedWire runs an instance that serves the framed wire as
+// pkg/service does: every call goes over it, a failed task and a crash
+// mid-task are reported as over gRPC, and GRPCOnly turns the offer off.
+func TestManager_FramedWire(t *testing.T) {
+	te := newTestEnv(t, nil)
+	id := te.addExecutor()
+	app := te.app("framed-app", modeFramed)
+	tasks := te.bind(app, "ssn-1", "pid", "fail:bad input", "crash")
+	te.fb.waitCount(t, id, "UnbindExecutorCompleted", 1)
+
+	res := te.fb.resultsFor(id)
+	if len(res) != 3 {
+		t.Fatalf("got %d results, want 3", len(res))
+	}
+	pid, _ := strconv.Atoi(string(res[0].result.GetOutput()))
+	if r := res[1].result; r.GetReturnCode() != -1 || r.GetMessage() != "bad input" {
+		t.Errorf("failed task = %v, want code -1 and its message", r)
+	}
+	msg := res[2].result.GetMessage()
+	for _, s := range []string{"exit status 3", "while running task 3", "pid " + strconv.Itoa(pid), "crash line 30"} {
+		if !strings.Contains(msg, s) {
+			t.Errorf("crashed task's message does not contain %q:\n%s", s, msg)
+		}
+	}
+	want := []string{"start framed", "framed enter", "enter ssn-1 framed-app common-ssn-1",
+		"framed task", "task 1 pid", "framed task", "task 2 fail:bad input", "framed task", "task 3 crash"}
+	if diff := cmp.Diff(map[int][]string{pid: want}, te.events()); diff != "" {
+		t.Errorf("instance events (-want +got):\n%s", diff)
+	}
+	close(tasks)
+
+	// Without the offer the same program is called over gRPC.
+	te2 := newTestEnv(t, func(o *Options) { o.GRPCOnly = true })
+	id2 := te2.addExecutor()
+	close(te2.bind(te2.app("framed-app", modeFramed), "ssn-2", "pid"))
+	te2.fb.waitCount(t, id2, "UnbindExecutorCompleted", 1)
+	res = te2.fb.resultsFor(id2)
+	if len(res) != 1 {
+		t.Fatalf("got %d results, want 1", len(res))
+	}
+	pid2, _ := strconv.Atoi(string(res[0].result.GetOutput()))
+	want = []string{"start framed", "grpc enter", "enter ssn-2 framed-app common-ssn-2",
+		"grpc task", "task 1 pid", "grpc leave", "leave", "sigterm"}
+	if diff := cmp.Diff(map[int][]string{pid2: want}, te2.events()); diff != "" {
+		t.Errorf("instance events with GRPCOnly (-want +got):\n%s", diff)
+	}
+}
+
 func TestManager_InstanceDiesWhileIdle(t *testing.T) {
 	te := newTestEnv(t, nil)
 	id := te.addExecutor()
