@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -222,6 +223,10 @@ func (s *Server) listen() error {
 		// connection still let large inputs stream on a slow link.
 		grpc.InitialWindowSize(4<<20),
 		grpc.InitialConnWindowSize(16<<20),
+		// Calls run on a pool of goroutines whose stacks have grown,
+		// rather than a fresh goroutine per call (more are started when
+		// all are busy, as with long WatchTask streams).
+		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
 	)
 	front, err := listenTCP(s.opts.ListenAddr, "frontend", "--listen")
 	if err != nil {
