@@ -413,6 +413,8 @@ func (m *Manager) UnregisterExecutor(_ context.Context, id string) error {
 		return wrongState(e)
 	}
 	m.removeExecutorLocked(e)
+	// Its capacity is free for a session that wants more executors.
+	m.kickScheduler()
 	return nil
 }
 

@@ -108,6 +108,11 @@ type session struct {
 	shown       [5]int32 // tasks per published TaskState: the counts clients see
 	// retries counts failed binds (in memory only, as upstream).
 	retries int
+	// starved: the last scheduling pass left the session with fewer
+	// executors than it wants. A new task does not wake the scheduler then,
+	// as it cannot change the outcome: what frees capacity (an executor
+	// unbound or released, a node, a closed session) wakes it itself.
+	starved bool
 	// noted records the scheduler notes already turned into events.
 	noted map[string]bool
 	// taskReady is closed (and replaced) when a task becomes pending or the

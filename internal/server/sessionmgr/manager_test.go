@@ -3,6 +3,7 @@ package sessionmgr
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -769,4 +770,79 @@ func createAwaiting(t *testing.T, ctx context.Context, m *Manager, sid string) <
 		got <- pb
 	}()
 	return got
+}
+
+// TestStarvedSessionGetsFreedCapacity: a session that wants an executor
+// while the node is full is starved, and its new tasks do not wake the
+// scheduler; the executor freed by another session does, without the
+// periodic pass (an hour here).
+func TestStarvedSessionGetsFreedCapacity(t *testing.T) {
+	m := newTestManager(t, nil)
+	ctx := t.Context()
+	mustRegister(t, m, "app", &flamev1.ApplicationSpec{DelayRelease: new(int64)})
+	node := fakeNode(t, m, 1)
+	mustSession(t, m, "a", &flamev1.SessionSpec{Application: "app"})
+	mustSession(t, m, "b", &flamev1.SessionSpec{Application: "app"})
+	if _, err := m.CreateTask(ctx, &flamev1.CreateTaskRequest{Task: &flamev1.TaskSpec{SessionId: "a"}}); err != nil {
+		t.Fatal(err)
+	}
+	id := bindNext(t, m, node)
+	b := m.Direct()
+	if task, err := b.LaunchTask(ctx, id); err != nil || task.GetSpec().GetSessionId() != "a" {
+		t.Fatalf("launch: %v %v", task, err)
+	}
+	for range 3 {
+		if _, err := m.CreateTask(ctx, &flamev1.CreateTaskRequest{Task: &flamev1.TaskSpec{SessionId: "b"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The one CPU is taken: b waits. (A pass has run by the time the
+	// starved flag is set; read it under the lock.)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m.mu.Lock()
+		starved := m.sessions["b"].starved
+		m.mu.Unlock()
+		if starved {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("session b was never marked starved")
+		}
+		m.kickScheduler()
+		runtime.Gosched()
+	}
+	if err := b.CompleteTask(ctx, id, &flamev1.TaskResult{}); err != nil {
+		t.Fatal(err)
+	}
+	if task, err := b.LaunchTask(ctx, id); err != nil || task != nil {
+		t.Fatalf("launch with a's queue empty: %v %v", task, err)
+	}
+	if err := b.UnbindExecutor(ctx, id, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.UnbindExecutorCompleted(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	// The freed executor goes to b: bound to it, or released and replaced.
+	for {
+		app, ssn, err := b.BindExecutor(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if app != nil {
+			if ssn.GetMetadata().GetId() != "b" {
+				t.Fatalf("freed executor bound to %q, want b", ssn.GetMetadata().GetId())
+			}
+			return
+		}
+		if err := b.UnregisterExecutor(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		e := nextNew(t, node)
+		id = e.GetMetadata().GetId()
+		if err := b.RegisterExecutor(ctx, id, e.GetSpec()); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

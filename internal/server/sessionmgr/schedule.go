@@ -35,6 +35,9 @@ func (m *Manager) scheduleOnce() {
 	m.mu.Lock()
 	plan := scheduler.Schedule(m.snapshotLocked())
 	muts := m.applyLocked(plan)
+	for _, s := range m.sessions {
+		s.starved = s.state == flamev1.SessionState_Open && m.needsExecutorLocked(s)
+	}
 	var b *batch
 	if len(muts) > 0 {
 		b = m.persist.enqueue(nil, muts...)

@@ -45,7 +45,7 @@ func (m *Manager) CreateTask(ctx context.Context, req *flamev1.CreateTaskRequest
 	s.counts[flamev1.TaskState_Pending]++
 	s.shown[flamev1.TaskState_Pending]++
 	s.pushPending(t)
-	grow := m.needsExecutorLocked(s)
+	grow := !s.starved && m.needsExecutorLocked(s)
 	b := m.persist.enqueue(nil, store.CreateTask(pb))
 	m.mu.Unlock()
 	if grow {
