@@ -19,7 +19,7 @@ import (
 
 func TestNewCmdStart(t *testing.T) {
 	// The defaults are upstream's ports (DefaultListen, DefaultCacheListen); parsed, never bound.
-	defaults := StartOptions{Listen: DefaultListen, CacheListen: DefaultCacheListen, Storage: "sqlite", LogLevel: "warn"}
+	defaults := StartOptions{Listen: DefaultListen, CacheListen: DefaultCacheListen, Storage: "sqlite", InstanceWire: "auto", LogLevel: "warn"}
 	with := func(change func(*StartOptions)) StartOptions {
 		o := defaults
 		change(&o)
@@ -58,6 +58,9 @@ func TestNewCmdStart(t *testing.T) {
 		{"-o table", StartOptions{}, `unknown output format "table"; allowed: json, yaml`},
 		{"--log-level loud", StartOptions{}, `invalid argument "loud" for "--log-level" flag: valid values are {debug|info|warn|error}`},
 		{"--storage etcd", StartOptions{}, `invalid argument "etcd" for "--storage" flag: valid values are {sqlite|none}`},
+		{"--instance-wire grpc", with(func(o *StartOptions) { o.InstanceWire = "grpc" }), ""},
+		{"--join http://h:8081 --instance-wire grpc", with(func(o *StartOptions) { o.Join, o.InstanceWire = "http://h:8081", "grpc" }), ""},
+		{"--instance-wire http2", StartOptions{}, `invalid argument "http2" for "--instance-wire" flag: valid values are {auto|grpc}`},
 		{"now", StartOptions{}, `too many arguments for "flmctl start": now`},
 	}
 	for _, tt := range tests {

@@ -72,6 +72,7 @@ func joinRun(ctx context.Context, opts *StartOptions) error {
 		ClusterEndpoint: frontend,
 		CacheEndpoint:   cacheEP,
 		Logger:          slog.New(slog.NewTextHandler(opts.IO.ErrOut, &slog.HandlerOptions{Level: level})),
+		GRPCOnly:        opts.InstanceWire == instanceWireGRPC,
 	})
 	if err != nil {
 		return err

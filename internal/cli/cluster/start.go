@@ -49,6 +49,7 @@ type StartOptions struct {
 	CacheMaxObjects int
 	DataDir         string
 	Storage         string
+	InstanceWire    string
 	LogLevel        string
 	Detach          bool
 	Join            string
@@ -132,11 +133,19 @@ manager too.`,
 	fl.BoolVar(&opts.CacheCompress, "cache-compress", false, "send cache downloads ZSTD-compressed, as upstream does (helps compressible data on slow networks)")
 	fl.StringVar(&opts.DataDir, "data-dir", "", "`directory` for the store, logs and executors (default ~/.flame/cluster)")
 	cmdutil.StringEnumFlag(cmd, &opts.Storage, "storage", "", local.StorageSQLite, []string{local.StorageSQLite, local.StorageNone}, "where state is kept")
+	cmdutil.StringEnumFlag(cmd, &opts.InstanceWire, "instance-wire", "", instanceWireAuto, []string{instanceWireAuto, instanceWireGRPC},
+		"`wire` to instances: auto uses the framed one a pkg/service instance offers (far cheaper per task), grpc calls every instance over gRPC")
 	cmdutil.StringEnumFlag(cmd, &opts.LogLevel, "log-level", "", "warn", []string{"debug", "info", "warn", "error"}, "server log `level` on stderr")
 	fl.BoolVarP(&opts.Detach, "detach", "d", false, "run in the background; stop it with \"flmctl cluster stop\"")
 	fl.StringVar(&opts.Join, "join", "", "run only a node agent for the cluster whose backend is at `URL` (e.g. http://10.0.0.5:8081)")
 	return cmd
 }
+
+// Values of --instance-wire.
+const (
+	instanceWireAuto = "auto"
+	instanceWireGRPC = "grpc"
+)
 
 // joinConflicts returns the flags given with --join that only the cluster
 // itself takes.
@@ -258,17 +267,18 @@ func startRun(ctx context.Context, opts *StartOptions) error {
 	}
 	logger := slog.New(slog.NewTextHandler(opts.IO.ErrOut, &slog.HandlerOptions{Level: level}))
 	c, err := local.Start(ctx, local.Options{
-		DataDir:         dir,
-		Storage:         opts.Storage,
-		ListenAddr:      opts.Listen,
-		BackendAddr:     opts.BackendListen,
-		CacheAddr:       opts.CacheListen,
-		CacheAdvertise:  opts.CacheAdvertise,
-		CacheStorage:    opts.CacheStorage,
-		CacheCompress:   opts.CacheCompress,
-		CacheMaxMemory:  maxMem,
-		CacheMaxObjects: opts.CacheMaxObjects,
-		Logger:          logger,
+		DataDir:          dir,
+		Storage:          opts.Storage,
+		ListenAddr:       opts.Listen,
+		BackendAddr:      opts.BackendListen,
+		CacheAddr:        opts.CacheListen,
+		CacheAdvertise:   opts.CacheAdvertise,
+		CacheStorage:     opts.CacheStorage,
+		CacheCompress:    opts.CacheCompress,
+		CacheMaxMemory:   maxMem,
+		CacheMaxObjects:  opts.CacheMaxObjects,
+		Logger:           logger,
+		InstanceGRPCOnly: opts.InstanceWire == instanceWireGRPC,
 		// flmping and flmexec are served by this program.
 		BuiltinCommand: []string{self, "serve", "--builtin"},
 	})
@@ -385,6 +395,9 @@ func detachRun(ctx context.Context, opts *StartOptions) error {
 	defer logf.Close()
 	args := []string{"cluster", "start", "--listen", opts.Listen, "--data-dir", dir, "--storage", opts.Storage, "--log-level", opts.LogLevel}
 	args = append(args, "--cache-listen", opts.CacheListen)
+	if opts.InstanceWire == instanceWireGRPC {
+		args = append(args, "--instance-wire", instanceWireGRPC)
+	}
 	if opts.CacheAdvertise != "" {
 		args = append(args, "--cache-advertise", opts.CacheAdvertise)
 	}
