@@ -112,10 +112,11 @@ func (c *Client) call(ctx context.Context, kind byte, req, resp proto.Message) e
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err != nil {
-		return c.err
+		st := status.Convert(c.err)
+		return &callError{st: status.New(st.Code(), st.Message()+" (in an earlier call; this one was not sent)"), notSent: true}
 	}
 	if err := ctx.Err(); err != nil {
-		return status.FromContextError(err).Err()
+		return &callError{st: status.FromContextError(err), notSent: true}
 	}
 	buf, err := proto.MarshalOptions{}.MarshalAppend(c.wbuf[:headerLen], req)
 	if err != nil {
@@ -146,12 +147,8 @@ func (c *Client) call(ctx context.Context, kind byte, req, resp proto.Message) e
 		return c.broken(ctx, stop, "reading the response", false,
 			fmt.Errorf("response of %d bytes is larger than the %d an instance call carries", size, MaxMessageSize))
 	}
-	payload := c.rbuf
-	if cap(payload) < int(size) {
-		payload = make([]byte, size)
-	}
-	payload = payload[:size]
-	if _, err := io.ReadFull(c.r, payload); err != nil {
+	payload, err := readPayload(c.r, int(size), c.rbuf)
+	if err != nil {
 		return c.broken(ctx, stop, "reading the response", false, err)
 	}
 	if cap(payload) <= keepBuffer {
@@ -161,6 +158,9 @@ func (c *Client) call(ctx context.Context, kind byte, req, resp proto.Message) e
 		// The context ended as the answer came: the deadline set to stop
 		// the connection may land at any moment, so it is done with.
 		c.fail(status.FromContextError(ctx.Err()).Err())
+	}
+	if code == codeRefused {
+		return c.fail(&callError{st: status.New(codes.Unavailable, "the instance is shutting down and did not run the call"), notSent: true})
 	}
 	if code != byte(codes.OK) {
 		msg := string(payload)
@@ -183,7 +183,7 @@ func (c *Client) broken(ctx context.Context, stop func() bool, while string, not
 		stop()
 	}
 	if cerr := ctx.Err(); cerr != nil {
-		return c.fail(status.FromContextError(cerr).Err())
+		return c.fail(&callError{st: status.FromContextError(cerr), notSent: notSent})
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		err = errors.New("the instance closed the connection")

@@ -3,9 +3,11 @@ package instancewire
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -35,11 +37,14 @@ type Server struct {
 	wg       sync.WaitGroup
 }
 
-// serverConn is one connection; busy and closed are guarded by Server.mu.
+// serverConn is one connection; inflight and closed are guarded by
+// Server.mu.
 type serverConn struct {
-	c      net.Conn
-	busy   bool
-	closed bool
+	c net.Conn
+	// inflight counts requests from their first byte to their answer: a
+	// graceful stop closes the connection only when it is zero.
+	inflight int
+	closed   bool
 }
 
 // NewServer returns a server of h.
@@ -59,18 +64,25 @@ func (s *Server) Serve(lis net.Listener) error {
 	}
 	s.lis = lis
 	s.mu.Unlock()
+	var delay time.Duration
 	for {
 		c, err := lis.Accept()
 		if err != nil {
-			s.mu.Lock()
-			stopping := s.stopping
-			s.mu.Unlock()
-			_ = lis.Close()
-			if stopping {
+			if s.stopped() {
+				_ = lis.Close()
 				return nil
 			}
+			if outOfResources(err) {
+				// Out of descriptors or memory for a moment: wait and
+				// retry, as net/http and grpc-go do.
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			_ = lis.Close()
 			return err
 		}
+		delay = 0
 		sc := &serverConn{c: c}
 		s.mu.Lock()
 		if s.stopping {
@@ -83,6 +95,13 @@ func (s *Server) Serve(lis net.Listener) error {
 		s.mu.Unlock()
 		go s.serveConn(sc)
 	}
+}
+
+// outOfResources reports an Accept error that passes: the process or the
+// system is out of descriptors or memory, or a client gave up.
+func outOfResources(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ENOBUFS) ||
+		errors.Is(err, syscall.ENOMEM) || errors.Is(err, syscall.ECONNABORTED)
 }
 
 // GracefulStop stops accepting connections and calls, closes idle
@@ -101,7 +120,8 @@ func (s *Server) Stop() {
 	s.wg.Wait()
 }
 
-// shut stops accepting and closes the idle connections, or all of them.
+// shut stops accepting and closes every connection, or (gracefully) lets
+// the idle ones wind down.
 func (s *Server) shut(all bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -110,10 +130,25 @@ func (s *Server) shut(all bool) {
 		_ = s.lis.Close()
 	}
 	for sc := range s.conns {
-		if all || !sc.busy {
+		switch {
+		case all:
 			s.closeLocked(sc)
+		case sc.inflight == 0:
+			windDown(sc)
 		}
 	}
+}
+
+// lingerRead is how long a connection that is idle while the server stops
+// is still read: a request already on its way is answered as refused
+// (codeRefused) rather than cut off. Closing a socket with unread input
+// resets it, which would lose the answers before it as well.
+const lingerRead = 10 * time.Millisecond
+
+// windDown ends an idle connection of a stopping server: its reader
+// returns (and closes it) once nothing more arrives within lingerRead.
+func windDown(sc *serverConn) {
+	_ = sc.c.SetReadDeadline(time.Now().Add(lingerRead))
 }
 
 func (s *Server) closeLocked(sc *serverConn) {
@@ -128,39 +163,51 @@ func (s *Server) closeLocked(sc *serverConn) {
 // of its own so that the reader notices the client going away (and cancels
 // the call) while the call runs.
 func (s *Server) serveConn(sc *serverConn) {
-	defer s.wg.Done()
-	ctx, cancel := context.WithCancel(s.ctx)
-	defer func() {
-		cancel()
-		s.mu.Lock()
-		s.closeLocked(sc)
-		s.mu.Unlock()
-	}()
-	r := bufio.NewReaderSize(sc.c, 32<<10)
-	if !s.handshake(sc.c, r) {
-		return
-	}
-	var hdr [headerLen]byte
-	var buf []byte
 	// idle holds a token while no call runs. A call's goroutine returns it
 	// after its answer went out; a request that arrives first (the client
 	// saw the answer before the goroutine finished) waits for it.
 	idle := make(chan struct{}, 1)
 	idle <- struct{}{}
+	ctx, cancel := context.WithCancel(s.ctx)
+	defer func() {
+		cancel()
+		// A call whose client went away has been cancelled; a graceful stop
+		// waits for its handler to return, as grpc.Server does. Stop does
+		// not: a handler may never return.
+		select {
+		case <-idle:
+		case <-s.ctx.Done():
+		}
+		s.mu.Lock()
+		s.closeLocked(sc)
+		s.mu.Unlock()
+		s.wg.Done()
+	}()
+	r := bufio.NewReaderSize(sc.c, 32<<10)
+	// The handshake clears its read deadline: a stop that began during it
+	// (and set one to wind the connection down) is seen here instead.
+	if !s.handshake(sc.c, r) || s.stopped() {
+		return
+	}
+	var hdr [headerLen]byte
+	var buf []byte
 	for {
 		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			return
+		}
+		if !s.receiving(sc) {
 			return
 		}
 		kind, size := parseHeader(hdr[:])
 		if size > MaxMessageSize {
 			return
 		}
-		if cap(buf) < int(size) {
-			buf = make([]byte, size)
-		}
-		payload := buf[:size]
-		if _, err := io.ReadFull(r, payload); err != nil {
+		payload, err := readPayload(r, int(size), buf)
+		if err != nil {
 			return
+		}
+		if cap(payload) <= keepBuffer {
+			buf = payload
 		}
 		req := newRequest(kind)
 		var decodeErr error
@@ -168,16 +215,20 @@ func (s *Server) serveConn(sc *serverConn) {
 			// proto.Unmarshal copies bytes fields: buf is free again after.
 			decodeErr = proto.Unmarshal(payload, req)
 		}
-		if cap(buf) > keepBuffer {
-			buf = nil
-		}
 		select {
 		case <-idle:
 		case <-ctx.Done(): // Stop, while a call runs that may never return
 			return
 		}
-		if !s.begin(sc) {
-			return // stopping
+		if s.stopped() {
+			// Shutting down: the request is answered as not run, so that
+			// the client may give it to another instance.
+			idle <- struct{}{}
+			var refused [headerLen]byte
+			putHeader(refused[:], codeRefused, 0)
+			_, _ = sc.c.Write(refused[:])
+			s.end(sc)
+			return
 		}
 		go func() {
 			s.call(ctx, sc, kind, req, decodeErr)
@@ -200,26 +251,33 @@ func (s *Server) handshake(c net.Conn, r *bufio.Reader) bool {
 	return err == nil
 }
 
-// begin marks sc busy; false means the call must not run: the server is
-// stopping.
-func (s *Server) begin(sc *serverConn) bool {
+// receiving counts a request whose first bytes arrived; false means sc
+// was closed meanwhile.
+func (s *Server) receiving(sc *serverConn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.stopping || sc.closed {
+	if sc.closed {
 		return false
 	}
-	sc.busy = true
+	sc.inflight++
 	return true
 }
 
-// end marks sc idle after its answer went out, and closes it if the
-// server is stopping gracefully.
+// stopped reports whether the server is stopping: no call starts then.
+func (s *Server) stopped() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopping
+}
+
+// end uncounts a request after its answer went out, and winds sc down when
+// the server is stopping and nothing else is in flight on it.
 func (s *Server) end(sc *serverConn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sc.busy = false
-	if s.stopping {
-		s.closeLocked(sc)
+	sc.inflight--
+	if s.stopping && sc.inflight == 0 && !sc.closed {
+		windDown(sc)
 	}
 }
 
@@ -273,7 +331,10 @@ func responseFrame(resp proto.Message, err error) []byte {
 			return frame
 		}
 	}
-	st := status.Convert(err) // Unknown for an error without a status
+	st := status.Convert(err)  // Unknown for an error without a status
+	if st.Code() == codes.OK { // an error that claims status OK
+		st = status.New(codes.Unknown, err.Error())
+	}
 	msg := st.Message()
 	frame := make([]byte, headerLen+len(msg))
 	putHeader(frame, byte(st.Code()), len(msg))

@@ -34,14 +34,18 @@
 // KindInvoke (flame.v1.TaskContext → flame.v1.TaskResult) and KindLeave
 // (flame.v1.EmptyRequest → flame.v1.Result). A response's code is a gRPC
 // status code: 0 (OK) carries the response message, any other the status
-// message as UTF-8 text. A server answers a kind it does not know with
-// Unimplemented and keeps the connection. Payloads are at most
-// MaxMessageSize bytes. Closing the connection cancels the call in progress.
+// message as UTF-8 text, except codeRefused (255): the server is shutting
+// down and did not run the request, which may be sent to another instance.
+// A server answers a kind it does not know with Unimplemented and keeps the
+// connection. Payloads are at most MaxMessageSize bytes. Closing the
+// connection cancels the call in progress.
 package instancewire
 
 import (
 	"encoding/binary"
+	"io"
 	"math"
+	"slices"
 )
 
 // EndpointEnv names the variable through which the executor manager offers
@@ -67,6 +71,10 @@ const MaxMessageSize = math.MaxInt32
 // headerLen is the size of a frame's header.
 const headerLen = 5
 
+// codeRefused answers a request that the server did not run because it is
+// shutting down. It is outside gRPC's codes.
+const codeRefused byte = 255
+
 // putHeader writes a frame header for a payload of n bytes into b[:headerLen].
 func putHeader(b []byte, kindOrCode byte, n int) {
 	b[0] = kindOrCode
@@ -76,6 +84,29 @@ func putHeader(b []byte, kindOrCode byte, n int) {
 // parseHeader reads a frame header.
 func parseHeader(b []byte) (kindOrCode byte, n uint32) {
 	return b[0], binary.BigEndian.Uint32(b[1:headerLen])
+}
+
+// readPayload reads a payload of n bytes, into buf when it is large
+// enough. A larger payload is read into a buffer grown as its bytes arrive,
+// so that a corrupt length costs no more memory than the bytes sent.
+func readPayload(r io.Reader, n int, buf []byte) ([]byte, error) {
+	if n <= cap(buf) {
+		b := buf[:n]
+		_, err := io.ReadFull(r, b)
+		return b, err
+	}
+	b := make([]byte, 0, min(n, max(keepBuffer, cap(buf))))
+	for len(b) < n {
+		if len(b) == cap(b) {
+			b = slices.Grow(b, min(len(b), n-len(b)))
+		}
+		m, err := io.ReadFull(r, b[len(b):min(cap(b), n)])
+		b = b[:len(b)+m]
+		if err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
 }
 
 // keepBuffer is the largest buffer a connection keeps for the next frame;

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -228,10 +229,26 @@ func TestCallAfterTheServerWentIsNotSent(t *testing.T) {
 	if status.Code(err) != codes.Unavailable {
 		t.Fatalf("call to a stopped server = %v; want Unavailable", err)
 	}
-	// The write may land in the socket buffer before the close is seen;
-	// when it fails outright the request is known not to have been sent.
-	if NotSent(err) != strings.Contains(err.Error(), "sending the request") {
-		t.Errorf("NotSent = %v for %v", NotSent(err), err)
+	// The server's end is closed when Stop returns: the write fails
+	// outright, so the request is known not to have been sent.
+	if !NotSent(err) || !strings.Contains(err.Error(), "sending the request") {
+		t.Errorf("NotSent = %v for %v; want true", NotSent(err), err)
+	}
+	// So is every later call.
+	if _, err := c.OnTaskInvoke(context.Background(), &flamev1.TaskContext{}); !NotSent(err) || status.Code(err) != codes.Unavailable {
+		t.Errorf("later call = %v (not sent %v); want Unavailable, not sent", err, NotSent(err))
+	}
+}
+
+// waitStopping waits until srv has begun to stop.
+func waitStopping(t *testing.T, srv *Server) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !srv.stopped() {
+		if time.Now().After(deadline) {
+			t.Fatal("the server did not begin to stop")
+		}
+		runtime.Gosched()
 	}
 }
 
@@ -239,7 +256,7 @@ func TestGracefulStopAnswersTheCallInProgress(t *testing.T) {
 	h := newHandler()
 	srv, c := start(t, h)
 	// A second, idle connection is closed at once.
-	idle, err := Dial(context.Background(), srv.lis.Addr().String())
+	idle, err := Dial(context.Background(), c.conn.RemoteAddr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,6 +274,7 @@ func TestGracefulStopAnswersTheCallInProgress(t *testing.T) {
 	<-h.started
 	stopped := make(chan struct{})
 	go func() { srv.GracefulStop(); close(stopped) }()
+	waitStopping(t, srv)
 	if _, err := idle.OnTaskInvoke(context.Background(), &flamev1.TaskContext{Input: []byte("x")}); status.Code(err) != codes.Unavailable {
 		t.Fatalf("call on an idle connection during GracefulStop = %v; want Unavailable", err)
 	}
@@ -373,4 +391,125 @@ func readFrame(t *testing.T, c *Client) (code byte, payload []byte) {
 		t.Fatal(err)
 	}
 	return code, payload
+}
+
+// TestGracefulStopRefusesWithAnAnswer: a request that arrives while the
+// server stops is answered as not run, and the client reports it as not
+// sent, so that the executor gives the task to another instance.
+func TestGracefulStopRefusesWithAnAnswer(t *testing.T) {
+	h := newHandler()
+	srv, c := start(t, h)
+	frame := func(in string) []byte {
+		f, _ := proto.MarshalOptions{}.MarshalAppend(make([]byte, headerLen), &flamev1.TaskContext{Input: []byte(in)})
+		putHeader(f, KindInvoke, len(f)-headerLen)
+		return f
+	}
+	if _, err := c.conn.Write(frame("hold")); err != nil {
+		t.Fatal(err)
+	}
+	<-h.started
+	stopped := make(chan struct{})
+	go func() { srv.GracefulStop(); close(stopped) }()
+	waitStopping(t, srv)
+	// A request sent by hand while the first runs (the Client never does).
+	if _, err := c.conn.Write(frame("late")); err != nil {
+		t.Fatal(err)
+	}
+	close(h.release)
+	if code, _ := readFrame(t, c); codes.Code(code) != codes.OK {
+		t.Fatalf("answer to the call in progress: code %v", code)
+	}
+	if code, n := readFrame(t, c); code != codeRefused || len(n) != 0 {
+		t.Fatalf("answer to the late request: code %d, %d bytes; want %d", code, len(n), codeRefused)
+	}
+	<-stopped
+
+	// The Client turns the refusal into Unavailable, not sent.
+	path := socketPath(t)
+	lis, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	go func() {
+		conn, err := lis.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		buf := make([]byte, len(Preface))
+		if _, err := io.ReadFull(conn, buf); err != nil {
+			return
+		}
+		_, _ = io.WriteString(conn, Preface)
+		var hdr [headerLen]byte
+		if _, err := io.ReadFull(conn, hdr[:]); err != nil {
+			return
+		}
+		_, n := parseHeader(hdr[:])
+		if _, err := io.CopyN(io.Discard, conn, int64(n)); err != nil {
+			return
+		}
+		putHeader(hdr[:], codeRefused, 0)
+		_, _ = conn.Write(hdr[:])
+	}()
+	rc, err := Dial(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if _, err := rc.OnTaskInvoke(context.Background(), &flamev1.TaskContext{}); !NotSent(err) || status.Code(err) != codes.Unavailable {
+		t.Fatalf("refused call = %v (not sent %v); want Unavailable, not sent", err, NotSent(err))
+	}
+}
+
+// TestGracefulStopWaitsForACancelledHandler: when the client goes away
+// during a call, the call is cancelled, and a graceful stop still waits
+// for its handler to return, as grpc.Server does.
+func TestGracefulStopWaitsForACancelledHandler(t *testing.T) {
+	released := make(chan struct{})
+	stopped := make(chan struct{})
+	early := make(chan bool, 1)
+	h := &slowCancel{started: make(chan struct{}), cancelled: make(chan struct{}), release: released, stopped: stopped, early: early}
+	srv, c := start(t, h)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.OnTaskInvoke(ctx, &flamev1.TaskContext{})
+		errc <- err
+	}()
+	<-h.started
+	cancel()
+	<-errc
+	<-h.cancelled // the handler saw the cancellation and is still running
+	go func() { srv.GracefulStop(); close(stopped) }()
+	waitStopping(t, srv)
+	close(released)
+	<-stopped
+	if <-early {
+		t.Fatal("GracefulStop returned before the handler of a cancelled call")
+	}
+}
+
+// slowCancel's OnTaskInvoke, once cancelled, waits for release and then
+// reports on early whether stopped was already closed.
+type slowCancel struct {
+	flamev1.UnimplementedInstanceServer
+	started, cancelled chan struct{}
+	release, stopped   chan struct{}
+	early              chan bool
+}
+
+func (h *slowCancel) OnTaskInvoke(ctx context.Context, _ *flamev1.TaskContext) (*flamev1.TaskResult, error) {
+	close(h.started)
+	<-ctx.Done()
+	close(h.cancelled)
+	<-h.release
+	select {
+	case <-h.stopped:
+		h.early <- true
+	default:
+		h.early <- false
+	}
+	return nil, ctx.Err()
 }

@@ -36,7 +36,8 @@ var ErrNoEndpoint = errors.New(EndpointEnv + " is not set")
 
 // ErrGracePeriodExpired is returned by Run and RunContext when a call was
 // still running when the shutdown grace period ran out. The call's context
-// is cancelled and the server stops without waiting for it.
+// is cancelled; the server waits a second more for it to return, then
+// stops without it.
 var ErrGracePeriodExpired = errors.New("shutdown grace period expired with a call in progress")
 
 // maxUnixSocketPath is the longest socket path Linux accepts (sun_path is 108
@@ -144,7 +145,7 @@ func RunContext(ctx context.Context, svc Service, opts ...Option) error {
 		if cfg.framed != nil {
 			sockets = append(sockets, cfg.framed.Addr().String())
 		}
-		lis, err = listenUnix(path)
+		lis, err = listenUnix(path, EndpointEnv)
 		if err != nil {
 			if cfg.framed != nil {
 				_ = cfg.framed.Close()
@@ -165,7 +166,7 @@ func listenFramed(log *slog.Logger) net.Listener {
 	if path == "" {
 		return nil
 	}
-	lis, err := listenUnix(path)
+	lis, err := listenUnix(path, instancewire.EndpointEnv)
 	if err != nil {
 		log.Warn("not serving the framed instance wire; serving gRPC alone", "error", err)
 		return nil
@@ -195,18 +196,23 @@ func serve(ctx context.Context, lis net.Listener, svc Service, cfg runConfig) er
 	flamev1.RegisterInstanceServer(srv, is)
 	servers := []stopper{srv}
 
-	type served struct {
-		addr net.Addr
-		err  error
-	}
-	serveErr := make(chan served, 2)
-	go func() { serveErr <- served{lis.Addr(), srv.Serve(lis)} }()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(lis) }()
+	framedDone := make(chan struct{})
 	if cfg.framed != nil {
 		fs := instancewire.NewServer(is)
 		servers = append(servers, fs)
-		go func() { serveErr <- served{cfg.framed.Addr(), fs.Serve(cfg.framed)} }()
+		go func() {
+			defer close(framedDone)
+			// The framed wire is an optimisation: if its listener fails,
+			// the connection made on it carries on and gRPC serves the rest.
+			if err := fs.Serve(cfg.framed); err != nil {
+				cfg.logger.Warn("the framed instance wire stopped accepting connections; serving gRPC alone", "error", err)
+			}
+		}()
 		cfg.logger.Info("serving flame.v1.Instance", "address", lis.Addr().String(), "framed", cfg.framed.Addr().String())
 	} else {
+		close(framedDone)
 		cfg.logger.Info("serving flame.v1.Instance", "address", lis.Addr().String())
 	}
 	stopAll := func(stop func(stopper)) {
@@ -218,13 +224,11 @@ func serve(ctx context.Context, lis net.Listener, svc Service, cfg runConfig) er
 	}
 
 	select {
-	case r := <-serveErr:
+	case err := <-serveErr:
 		// Serve only returns early when the listener fails.
 		stopAll(stopper.Stop)
-		for range len(servers) - 1 {
-			<-serveErr
-		}
-		return fmt.Errorf("serve flame.v1.Instance on %s: %w", r.addr, r.err)
+		<-framedDone
+		return fmt.Errorf("serve flame.v1.Instance on %s: %w", lis.Addr(), err)
 	case <-ctx.Done():
 	case <-abandoned:
 		cfg.logger.Error("stopping: " + ErrTaskAbandoned.Error())
@@ -240,16 +244,26 @@ func serve(ctx context.Context, lis net.Listener, svc Service, cfg runConfig) er
 	timer := time.NewTimer(max(cfg.grace, 0))
 	select {
 	case <-stopped:
+		<-serveErr // nil after GracefulStop
 	case <-timer.C:
 		err = fmt.Errorf("stop after %s: %w", cfg.grace, ErrGracePeriodExpired)
 		cfg.logger.Warn("grace period expired; cancelling the call in progress", "grace_period", cfg.grace.String())
 		stopAll(stopper.Stop)
-		<-stopped
+		// grpc.Server's GracefulStop (and then its Serve) still waits for
+		// the handler, which may ignore its cancelled context: give it
+		// abandonAfter, then return without it (the process is about to
+		// exit).
+		t := time.NewTimer(abandonAfter)
+		select {
+		case <-stopped:
+			<-serveErr
+		case <-t.C:
+			cfg.logger.Error("the call in progress ignored its cancellation; stopping without it")
+		}
+		t.Stop()
 	}
 	timer.Stop()
-	for range servers {
-		<-serveErr // nil after (Graceful)Stop
-	}
+	<-framedDone
 	select {
 	case <-abandoned:
 		return ErrTaskAbandoned
@@ -281,25 +295,26 @@ func endpointFromEnv() (string, error) {
 	return path, nil
 }
 
-// listenUnix listens on path, first removing a stale socket left there by an
-// earlier instance. It refuses to remove anything that is not a socket, and
-// a socket that another process still serves.
-func listenUnix(path string) (net.Listener, error) {
+// listenUnix listens on path, named by the variable env, first removing a
+// stale socket left there by an earlier instance. It refuses to remove
+// anything that is not a socket, and a socket that another process still
+// serves.
+func listenUnix(path, env string) (net.Listener, error) {
 	if len(path) > maxUnixSocketPath {
 		return nil, fmt.Errorf("socket path %s is %d bytes, more than the %d a Unix socket allows: "+
-			"set %s to a shorter path", path, len(path), maxUnixSocketPath, EndpointEnv)
+			"set %s to a shorter path", path, len(path), maxUnixSocketPath, env)
 	}
 	fi, err := os.Lstat(path)
 	switch {
 	case err == nil:
 		if fi.Mode()&fs.ModeSocket == 0 {
 			return nil, fmt.Errorf("%s exists and is not a socket (mode %s): refusing to remove it; "+
-				"remove it yourself or set %s to another path", path, fi.Mode(), EndpointEnv)
+				"remove it yourself or set %s to another path", path, fi.Mode(), env)
 		}
 		if conn, err := net.DialTimeout("unix", path, time.Second); err == nil {
 			_ = conn.Close()
 			return nil, fmt.Errorf("socket %s is in use by another process: stop that process or set %s to another path",
-				path, EndpointEnv)
+				path, env)
 		}
 		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("remove stale socket %s: %w", path, err)

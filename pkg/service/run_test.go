@@ -629,3 +629,25 @@ func TestRunContext_UnusableFramedSocketLeavesGRPC(t *testing.T) {
 		t.Errorf("the file named by %s was touched: %v, %v", instancewire.EndpointEnv, fi, err)
 	}
 }
+
+func TestRunContext_GracePeriodExpiresWithAHandlerThatIgnoresIt(t *testing.T) {
+	started := make(chan struct{})
+	release := make(chan struct{})
+	svc := &funcService{invoke: func(context.Context, *service.TaskContext) ([]byte, error) {
+		close(started)
+		<-release // ignores its context
+		return nil, nil
+	}}
+	ts := startServer(t, svc, service.WithGracePeriod(1))
+	// Let the handler (and the server's goroutines waiting for it) end
+	// before the leak check.
+	defer close(release)
+	go func() { _, _ = ts.client.OnTaskInvoke(callCtx(t), &flamev1.TaskContext{TaskId: "1"}, waitForReady) }()
+	<-started
+	if err := ts.stop(t); !errors.Is(err, service.ErrGracePeriodExpired) {
+		t.Fatalf("RunContext = %v, want ErrGracePeriodExpired", err)
+	}
+	if !strings.Contains(ts.logs.String(), "ignored its cancellation") {
+		t.Errorf("logs do not say the call was left behind:\n%s", ts.logs.String())
+	}
+}

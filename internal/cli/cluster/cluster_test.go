@@ -25,7 +25,7 @@ func TestNewCmdStart(t *testing.T) {
 		change(&o)
 		return o
 	}
-	const joinErr = "--join runs only a node agent: it takes --data-dir, --log-level and --cache-advertise, not "
+	const joinErr = "--join runs only a node agent: it takes --data-dir, --log-level, --cache-advertise and --instance-wire, not "
 	tests := []struct {
 		line    string
 		want    StartOptions

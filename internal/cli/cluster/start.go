@@ -106,7 +106,7 @@ manager too.`,
 			}
 			if opts.Join != "" {
 				if bad := joinConflicts(cmd, opts); len(bad) > 0 {
-					return cmdutil.FlagErrorf("--join runs only a node agent: it takes --data-dir, --log-level and --cache-advertise, not %s", strings.Join(bad, ", "))
+					return cmdutil.FlagErrorf("--join runs only a node agent: it takes --data-dir, --log-level, --cache-advertise and --instance-wire, not %s", strings.Join(bad, ", "))
 				}
 			}
 			if runF != nil {

@@ -290,9 +290,9 @@ func (m *Manager) instanceEnv(appEnv *envSet, vars *installVars, sock, framedSoc
 	env.set("RUST_LOG", rustLog)
 	env.set("FLAME_LOG", rustLog)
 	env.set("FLAME_INSTANCE_ENDPOINT", sock)
-	if framedSock != "" {
-		env.set(instancewire.EndpointEnv, framedSock)
-	}
+	// Set even when not offered (empty): a value inherited from the
+	// manager or the application must not make instances share a socket.
+	env.set(instancewire.EndpointEnv, framedSock)
 	if m.opts.ClusterEndpoint != "" {
 		env.set("FLAME_ENDPOINT", m.opts.ClusterEndpoint)
 	}

@@ -212,4 +212,8 @@ func TestInstanceEnv_Precedence(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("instance env (-want +got):\n%s", diff)
 	}
+	// Not offered (GRPCOnly): the application's value does not get through.
+	if v, _ := m.instanceEnv(appEnv, vars, "/s/e.sock", "", "/t").get(instancewire.EndpointEnv); v != "" {
+		t.Errorf("%s = %q without the offer, want empty", instancewire.EndpointEnv, v)
+	}
 }

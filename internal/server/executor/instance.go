@@ -210,9 +210,8 @@ func (e *executor) startInstance(app *flamev1.Application, appEnv *envSet, vars 
 	}
 
 	in := &instance{m: m, execID: e.id, sock: sock}
-	if !m.opts.GRPCOnly {
-		// <id>.fsock is as long as <id>.sock, which fits.
-		in.framedSock = filepath.Join(m.socketDir, e.id+".fsock")
+	if fsock := filepath.Join(m.socketDir, e.id+".fsock"); !m.opts.GRPCOnly && len(fsock) <= maxSocketPath {
+		in.framedSock = fsock
 	}
 	top := app.GetSpec().GetWorkingDirectory()
 	if top == "" {

@@ -94,6 +94,7 @@ func (m *Manager) RegisterExecutor(_ context.Context, id string, spec *flamev1.E
 	}
 	e.intended = nil
 	m.notifyNodeLocked(e)
+	m.kickScheduler() // an Idle executor is capacity to plan with
 	return nil
 }
 

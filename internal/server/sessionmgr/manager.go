@@ -110,8 +110,11 @@ type session struct {
 	retries int
 	// starved: the last scheduling pass left the session with fewer
 	// executors than it wants. A new task does not wake the scheduler then,
-	// as it cannot change the outcome: what frees capacity (an executor
-	// unbound or released, a node, a closed session) wakes it itself.
+	// as it cannot change the outcome: what frees capacity wakes it itself
+	// (an executor registered, unbound or unregistered, a node registered,
+	// changed, drained or released, a session opened or closed), and the
+	// periodic pass (ScheduleInterval) covers the rest, such as capacity
+	// held back for a higher priority that no longer needs it.
 	starved bool
 	// noted records the scheduler notes already turned into events.
 	noted map[string]bool

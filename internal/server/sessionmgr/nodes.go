@@ -177,7 +177,11 @@ func (m *Manager) updateNodeStatus(nd *node, st *flamev1.NodeStatus) {
 		pb.Status.Info = st.GetInfo()
 	}
 	pb.Status.LastHeartbeatTime = m.now().Unix() // seconds, as documented upstream
+	changed := !proto.Equal(nd.pb.GetStatus().GetAllocatable(), pb.Status.Allocatable)
 	nd.pb = pb
+	if changed {
+		m.kickScheduler() // the capacity a starved session waits for may be there
+	}
 }
 
 func (m *Manager) unwatchNode(nd *node) {
@@ -229,6 +233,7 @@ func (m *Manager) ReleaseNode(_ context.Context, name string) error {
 		}
 	}
 	delete(m.nodes, name)
+	m.kickScheduler()
 	return nil
 }
 
