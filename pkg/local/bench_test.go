@@ -299,6 +299,9 @@ func BenchmarkThroughput(b *testing.B) {
 			cpu1 := benchCPU()
 			b.ReportMetric(float64((cpu1.self-cpu0.self).Microseconds())/float64(b.N), "cpu-µs/task")
 			b.ReportMetric(float64((cpu1.instances-cpu0.instances).Microseconds())/float64(b.N), "inst-cpu-µs/task")
+			if total := cpu1.machine - cpu0.machine; total > 0 {
+				b.ReportMetric(100*float64(cpu1.steal-cpu0.steal)/float64(total), "steal-%")
+			}
 		})
 	}
 }
@@ -380,13 +383,32 @@ func BenchmarkFirstResult(b *testing.B) {
 // cpuTimes is the CPU time (user + system) used so far by this process and
 // by its live noopsvc children (the instances). CPU per task is steadier
 // than tasks/s on a shared machine: it does not count other programs' time.
-type cpuTimes struct{ self, instances time.Duration }
+// machine and steal are the machine's CPU time and the part of it the
+// hypervisor gave to other guests (/proc/stat, in clock ticks): the share
+// stolen explains a slow run.
+type cpuTimes struct {
+	self, instances time.Duration
+	machine, steal  int64
+}
 
 func benchCPU() cpuTimes {
 	var ru syscall.Rusage
 	var c cpuTimes
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
 		c.self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	if data, err := os.ReadFile("/proc/stat"); err == nil {
+		// cpu user nice system idle iowait irq softirq steal ...
+		line, _, _ := strings.Cut(string(data), "\n")
+		if f := strings.Fields(line); len(f) > 8 && f[0] == "cpu" {
+			for i, v := range f[1:9] {
+				n, _ := strconv.ParseInt(v, 10, 64)
+				c.machine += n
+				if i == 7 {
+					c.steal = n
+				}
+			}
+		}
 	}
 	ents, _ := os.ReadDir("/proc")
 	me := os.Getpid()
