@@ -55,11 +55,11 @@
 // GOMAXPROCS=1 in the application's environment (flmctl app register --env
 // GOMAXPROCS=1): an idle Go runtime with more processors spins looking for
 // work after every call. Measured with a no-op service on two cores
-// (BenchmarkThroughput in pkg/local, none against none-gomaxprocs1, three
-// runs each), it cut the instances' CPU per task from 84-93 to 66-80 µs;
-// tasks/s moved within the noise (6.4-6.8k against 6.3-7.2k), the
-// cluster's own process being the bottleneck there. An earlier run on a
-// busier machine saw 5.4k become 6.3k.
+// (BenchmarkThroughput in pkg/local, none against none-gomaxprocs1), over
+// the framed wire the instances' CPU per task went from 33 to 27 µs in
+// one run and stayed at 40 µs in another, tasks/s within the noise: the
+// cluster's own process is the bottleneck there. (Over gRPC, before the
+// framed wire, it cut 84-93 µs to 66-80 µs.)
 //
 // # Trying a service by hand
 //
