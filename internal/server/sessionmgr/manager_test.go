@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/flmctl/flmctl/internal/server/errs"
 	"github.com/flmctl/flmctl/internal/server/store"
@@ -35,6 +37,7 @@ func newTestManager(t *testing.T, st store.Store) *Manager {
 
 func str(s string) *string { return &s }
 func u32(v uint32) *uint32 { return &v }
+func i64(v int64) *int64   { return &v }
 
 func mustRegister(t *testing.T, m *Manager, name string, spec *flamev1.ApplicationSpec) {
 	t.Helper()
@@ -424,6 +427,13 @@ func TestRestart_RequeuesRunning(t *testing.T) {
 	t1, _ := m2.GetTask(ctx, &flamev1.GetTaskRequest{SessionId: "s", TaskId: "1"})
 	if string(t1.GetSpec().GetOutput()) != "o" || string(t1.GetSpec().GetInput()) != "i" {
 		t.Fatalf("task 1 after restart: %v", t1)
+	}
+	// A finished task comes back compacted, and reads the same.
+	m2.mu.Lock()
+	compacted := m2.sessions["s"].tasks[0].enc != nil
+	m2.mu.Unlock()
+	if !compacted {
+		t.Error("finished task 1 was not compacted at load")
 	}
 	if _, err := m2.GetApplication(ctx, &flamev1.GetApplicationRequest{Name: "app"}); err != nil {
 		t.Fatal(err)
@@ -844,5 +854,95 @@ func TestStarvedSessionGetsFreedCapacity(t *testing.T) {
 		if err := b.RegisterExecutor(ctx, id, e.GetSpec()); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestFinishedTasksCompacted: tasks finished compactLag completions ago are
+// kept encoded, and every read shows them exactly as before.
+func TestFinishedTasksCompacted(t *testing.T) {
+	m := newTestManager(t, nil)
+	ctx := t.Context()
+	mustRegister(t, m, "app", &flamev1.ApplicationSpec{Command: str("/bin/true"), DelayRelease: i64(3600)})
+	node := fakeNode(t, m, 1)
+	mustSession(t, m, "s", &flamev1.SessionSpec{Application: "app"})
+	const n = 2*compactLag + 10
+	create := func(i int) {
+		t.Helper()
+		if _, err := m.CreateTask(ctx, &flamev1.CreateTaskRequest{Task: &flamev1.TaskSpec{SessionId: "s", Input: fmt.Appendf(nil, "in-%d", i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	create(1)
+	id := bindNext(t, m, node)
+	b := m.Direct()
+	first := map[int]*flamev1.Task{} // tasks as read right after they ended
+	for i := 1; i <= n; i++ {
+		if i > 1 {
+			create(i)
+		}
+		if task, err := b.LaunchTask(ctx, id); err != nil || task.GetMetadata().GetId() != strconv.Itoa(i) {
+			t.Fatalf("launch %d: %v %v", i, task, err)
+		}
+		res := &flamev1.TaskResult{Output: fmt.Appendf(nil, "out-%d", i)}
+		if i%3 == 0 {
+			res = &flamev1.TaskResult{ReturnCode: -1, Message: str(fmt.Sprintf("failed %d", i))}
+		}
+		if err := b.CompleteTask(ctx, id, res); err != nil {
+			t.Fatal(err)
+		}
+		if i <= 3 {
+			// The end is shown once committed: the watch waits for it.
+			ws := &fakeStream{ctx: ctx}
+			if err := m.WatchTask(&flamev1.WatchTaskRequest{SessionId: "s", TaskId: strconv.Itoa(i)}, ws); err != nil {
+				t.Fatal(err)
+			}
+			first[i] = ws.sent[len(ws.sent)-1]
+		}
+	}
+	m.mu.Lock()
+	var compacted int
+	for _, tk := range m.sessions["s"].tasks {
+		if tk.enc != nil {
+			compacted++
+		}
+	}
+	m.mu.Unlock()
+	if compacted < n-2*compactLag || compacted > n-compactLag {
+		t.Fatalf("%d of %d finished tasks compacted, want between %d and %d", compacted, n, n-2*compactLag, n-compactLag)
+	}
+	for i, want := range first {
+		got, err := m.GetTask(ctx, &flamev1.GetTaskRequest{SessionId: "s", TaskId: strconv.Itoa(i)})
+		if err != nil || !proto.Equal(got, want) {
+			t.Fatalf("task %d after compaction:\n got %v\nwant %v (%v)", i, got, want, err)
+		}
+		ws := &fakeStream{ctx: ctx}
+		if err := m.WatchTask(&flamev1.WatchTaskRequest{SessionId: "s", TaskId: strconv.Itoa(i)}, ws); err != nil {
+			t.Fatal(err)
+		}
+		if len(ws.sent) != 1 || !proto.Equal(ws.sent[0], want) {
+			t.Fatalf("watch of compacted task %d sent %v, want the final state once", i, ws.sent)
+		}
+	}
+	ls := &fakeStream{ctx: ctx}
+	if err := m.ListTask(&flamev1.ListTaskRequest{SessionId: "s"}, ls); err != nil {
+		t.Fatal(err)
+	}
+	if len(ls.sent) != n {
+		t.Fatalf("listed %d tasks, want %d", len(ls.sent), n)
+	}
+	for i, got := range ls.sent {
+		id := i + 1
+		wantState, wantOut := flamev1.TaskState_Succeed, fmt.Sprintf("out-%d", id)
+		if id%3 == 0 {
+			wantState, wantOut = flamev1.TaskState_Failed, ""
+		}
+		if got.GetMetadata().GetId() != strconv.Itoa(id) || got.GetStatus().GetState() != wantState ||
+			string(got.GetSpec().GetOutput()) != wantOut || string(got.GetSpec().GetInput()) != fmt.Sprintf("in-%d", id) {
+			t.Fatalf("listed task %d: %v", id, got)
+		}
+	}
+	ssn, err := m.GetSession(ctx, &flamev1.GetSessionRequest{SessionId: "s"})
+	if err != nil || ssn.GetStatus().GetSucceed() != n-n/3 || ssn.GetStatus().GetFailed() != n/3 {
+		t.Fatalf("session counts: %v %v", ssn.GetStatus(), err)
 	}
 }

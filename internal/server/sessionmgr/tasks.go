@@ -77,7 +77,7 @@ func waitRequested(ctx context.Context) bool {
 func (m *Manager) awaitTerminal(ctx context.Context, t *task) (*flamev1.Task, error) {
 	for {
 		m.mu.Lock()
-		pb, changed := t.published, t.changed
+		pb, changed := t.view(), t.changed
 		m.mu.Unlock()
 		if isTerminal(pb.GetStatus().GetState()) {
 			return pb, nil
@@ -116,7 +116,7 @@ func (m *Manager) GetTask(_ context.Context, req *flamev1.GetTaskRequest) (*flam
 	if err != nil {
 		return nil, err
 	}
-	return t.published, nil
+	return t.view(), nil
 }
 
 // listChunk bounds how many tasks ListTask copies per lock hold.
@@ -138,7 +138,7 @@ func (m *Manager) ListTask(req *flamev1.ListTaskRequest, stream grpc.ServerStrea
 			return nil // deleted while listing: what was sent stands
 		}
 		for ; next < len(s.tasks) && len(buf) < listChunk; next++ {
-			buf = append(buf, s.tasks[next].published)
+			buf = append(buf, s.tasks[next].view())
 		}
 		more := next < len(s.tasks)
 		m.mu.Unlock()
@@ -168,11 +168,11 @@ func (m *Manager) WatchTask(req *flamev1.WatchTaskRequest, stream grpc.ServerStr
 		return err
 	}
 	last := flamev1.TaskState(-1)
-	if t.published.GetStatus().GetState() == flamev1.TaskState_Pending {
+	if t.published != nil && t.published.GetStatus().GetState() == flamev1.TaskState_Pending {
 		last = flamev1.TaskState_Pending // the initial Pending is not sent
 	}
 	for {
-		pb, changed := t.published, t.changed
+		pb, changed := t.view(), t.changed
 		m.mu.Unlock()
 		st := pb.GetStatus().GetState()
 		if st != last && (!terminalOnly || isTerminal(st)) {
