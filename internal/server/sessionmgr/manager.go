@@ -109,9 +109,10 @@ type session struct {
 	shown       [5]int32 // tasks per published TaskState: the counts clients see
 	// retries counts failed binds (in memory only, as upstream).
 	retries int
-	// finished holds the tasks whose end was published, oldest first, until
-	// they are compacted.
-	finished []*task
+	// finished holds the tasks whose end was published, oldest first, from
+	// finishedHead on, until they are compacted.
+	finished     []*task
+	finishedHead int
 	// starved: the last scheduling pass left the session with fewer
 	// executors than it wants. A new task does not wake the scheduler then,
 	// as it cannot change the outcome: what frees capacity wakes it itself
@@ -167,6 +168,23 @@ func (t *task) view() *flamev1.Task {
 	return pb
 }
 
+// finishedNow queues t, whose end was just published, and compacts the
+// task that finished compactLag before it: one at a time, so that the lock
+// is never held for a burst of them. m.mu must be held.
+func (s *session) finishedNow(t *task) {
+	s.finished = append(s.finished, t)
+	if len(s.finished)-s.finishedHead <= compactLag {
+		return
+	}
+	s.finished[s.finishedHead].compact()
+	s.finished[s.finishedHead] = nil
+	if s.finishedHead++; s.finishedHead >= compactLag {
+		n := copy(s.finished, s.finished[s.finishedHead:])
+		clear(s.finished[n:])
+		s.finished, s.finishedHead = s.finished[:n], 0
+	}
+}
+
 // compactLag is how many tasks of a session finish after one before it is
 // compacted: a caller awaiting a task reads it within microseconds of its
 // end, and finds the message rather than the bytes.
@@ -201,13 +219,7 @@ func (s *session) publish(t *task, pb *flamev1.Task) {
 			t.changed = closedChan
 		}
 		if t.pb == pb {
-			s.finished = append(s.finished, t)
-			if n := len(s.finished) - compactLag; n >= compactLag {
-				for _, old := range s.finished[:n] {
-					old.compact()
-				}
-				s.finished = append(s.finished[:0], s.finished[n:]...)
-			}
+			s.finishedNow(t)
 		}
 		return
 	}
