@@ -6,8 +6,9 @@
 // It starts a single-node cluster inside the process (pkg/local), registers
 // its own executable as the application (when the executor starts it as an
 // instance, FLAME_INSTANCE_ENDPOINT is set and it serves tasks with
-// pkg/service), fans n tasks out over one session with pkg/client futures,
-// checks every result and prints a summary.
+// pkg/service), fans n tasks out over one session with pkg/client futures
+// (created from a few goroutines), checks every result and prints a
+// summary.
 package main
 
 import (
@@ -19,6 +20,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"time"
 
 	"github.com/flmctl/flmctl/pkg/client"
@@ -89,10 +91,20 @@ func run(ctx context.Context, out io.Writer, n int) error {
 	fmt.Fprintf(out, "cluster up at %s in %s; session %s\n", cluster.Endpoints().Frontend, time.Since(start).Round(time.Millisecond), ssn.ID())
 
 	t0 := time.Now()
+	// Run returns once its task exists, a round trip each: a few
+	// submitters keep the cluster busy meanwhile. The futures then wait
+	// on a small shared set of watch streams.
 	futures := make([]*client.Future, n)
-	for i := range futures {
-		futures[i] = ssn.Run(ctx, fmt.Appendf(nil, "%d", i+1))
+	const submitters = 8
+	var wg sync.WaitGroup
+	for w := range submitters {
+		wg.Go(func() {
+			for i := w; i < n; i += submitters {
+				futures[i] = ssn.Run(ctx, fmt.Appendf(nil, "%d", i+1))
+			}
+		})
 	}
+	wg.Wait()
 	var sum int64
 	for i, f := range futures {
 		b, err := f.Wait(ctx)
