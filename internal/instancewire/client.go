@@ -143,11 +143,7 @@ func (c *Client) call(ctx context.Context, kind byte, req, resp proto.Message) e
 		return c.broken(ctx, stop, "waiting for the response", false, err)
 	}
 	code, size := parseHeader(c.hdr[:])
-	if size > MaxMessageSize {
-		return c.broken(ctx, stop, "reading the response", false,
-			fmt.Errorf("response of %d bytes is larger than the %d an instance call carries", size, MaxMessageSize))
-	}
-	payload, err := readPayload(c.r, int(size), c.rbuf)
+	payload, err := readPayload(c.r, size, c.rbuf)
 	if err != nil {
 		return c.broken(ctx, stop, "reading the response", false, err)
 	}

@@ -199,10 +199,7 @@ func (s *Server) serveConn(sc *serverConn) {
 			return
 		}
 		kind, size := parseHeader(hdr[:])
-		if size > MaxMessageSize {
-			return
-		}
-		payload, err := readPayload(r, int(size), buf)
+		payload, err := readPayload(r, size, buf)
 		if err != nil {
 			return
 		}

@@ -43,6 +43,7 @@ package instancewire
 
 import (
 	"encoding/binary"
+	"fmt"
 	"io"
 	"math"
 	"slices"
@@ -86,10 +87,15 @@ func parseHeader(b []byte) (kindOrCode byte, n uint32) {
 	return b[0], binary.BigEndian.Uint32(b[1:headerLen])
 }
 
-// readPayload reads a payload of n bytes, into buf when it is large
-// enough. A larger payload is read into a buffer grown as its bytes arrive,
-// so that a corrupt length costs no more memory than the bytes sent.
-func readPayload(r io.Reader, n int, buf []byte) ([]byte, error) {
+// readPayload reads a payload of size bytes (at most MaxMessageSize), into
+// buf when it is large enough. A larger payload is read into a buffer grown
+// as its bytes arrive, so that a corrupt length costs no more memory than
+// the bytes sent.
+func readPayload(r io.Reader, size uint32, buf []byte) ([]byte, error) {
+	if size > MaxMessageSize {
+		return nil, fmt.Errorf("frame of %d bytes is larger than the %d an instance call carries", size, MaxMessageSize)
+	}
+	n := int(size)
 	if n <= cap(buf) {
 		b := buf[:n]
 		_, err := io.ReadFull(r, b)

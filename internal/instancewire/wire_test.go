@@ -311,21 +311,10 @@ func TestDialRejectsOtherServers(t *testing.T) {
 	}
 
 	// A server that says something else.
-	path2 := socketPath(t)
-	lis2, err := net.Listen("unix", path2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lis2.Close()
-	go func() {
-		c, err := lis2.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
+	path2 := rawServer(t, func(c net.Conn) {
 		_, _ = io.WriteString(c, strings.Repeat("?", len(Preface)))
 		_, _ = io.Copy(io.Discard, c)
-	}()
+	})
 	if c, err := Dial(ctx, path2); err == nil || !strings.Contains(err.Error(), "not the preface") {
 		if c != nil {
 			c.Close()
@@ -334,12 +323,7 @@ func TestDialRejectsOtherServers(t *testing.T) {
 	}
 
 	// A server that says nothing: the dial's context bounds the wait.
-	path3 := socketPath(t)
-	lis3, err := net.Listen("unix", path3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lis3.Close()
+	path3 := rawServer(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
 	short, cancel3 := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel3()
 	if c, err := Dial(short, path3); err == nil {
@@ -425,18 +409,7 @@ func TestGracefulStopRefusesWithAnAnswer(t *testing.T) {
 	<-stopped
 
 	// The Client turns the refusal into Unavailable, not sent.
-	path := socketPath(t)
-	lis, err := net.Listen("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lis.Close()
-	go func() {
-		conn, err := lis.Accept()
-		if err != nil {
-			return
-		}
-		defer conn.Close()
+	path := rawServer(t, func(conn net.Conn) {
 		buf := make([]byte, len(Preface))
 		if _, err := io.ReadFull(conn, buf); err != nil {
 			return
@@ -452,7 +425,7 @@ func TestGracefulStopRefusesWithAnAnswer(t *testing.T) {
 		}
 		putHeader(hdr[:], codeRefused, 0)
 		_, _ = conn.Write(hdr[:])
-	}()
+	})
 	rc, err := Dial(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
@@ -512,4 +485,30 @@ func (h *slowCancel) OnTaskInvoke(ctx context.Context, _ *flamev1.TaskContext) (
 		h.early <- false
 	}
 	return nil, ctx.Err()
+}
+
+// rawServer serves one connection on a fresh socket with handle, which
+// plays the server's side by hand, and returns the socket's path.
+func rawServer(t *testing.T, handle func(net.Conn)) string {
+	t.Helper()
+	path := socketPath(t)
+	lis, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := lis.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		handle(c)
+	}()
+	t.Cleanup(func() {
+		lis.Close()
+		<-done
+	})
+	return path
 }

@@ -199,6 +199,7 @@ func serve(ctx context.Context, lis net.Listener, svc Service, cfg runConfig) er
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(lis) }()
 	framedDone := make(chan struct{})
+	logAttrs := []any{"address", lis.Addr().String()}
 	if cfg.framed != nil {
 		fs := instancewire.NewServer(is)
 		servers = append(servers, fs)
@@ -210,11 +211,11 @@ func serve(ctx context.Context, lis net.Listener, svc Service, cfg runConfig) er
 				cfg.logger.Warn("the framed instance wire stopped accepting connections; serving gRPC alone", "error", err)
 			}
 		}()
-		cfg.logger.Info("serving flame.v1.Instance", "address", lis.Addr().String(), "framed", cfg.framed.Addr().String())
+		logAttrs = append(logAttrs, "framed", cfg.framed.Addr().String())
 	} else {
 		close(framedDone)
-		cfg.logger.Info("serving flame.v1.Instance", "address", lis.Addr().String())
 	}
+	cfg.logger.Info("serving flame.v1.Instance", logAttrs...)
 	stopAll := func(stop func(stopper)) {
 		var wg sync.WaitGroup
 		for _, s := range servers {

@@ -317,6 +317,18 @@ func TestManager_SocketWaitBounded(t *testing.T) {
 	}
 }
 
+// wantCrashMessage checks the message of task taskID, failed by the
+// "crash" input of the instance with pid: its exit status, the task, the
+// pid and the tail of its stderr.
+func wantCrashMessage(t *testing.T, msg, taskID string, pid int) {
+	t.Helper()
+	for _, s := range []string{"exit status 3", "while running task " + taskID, "pid " + strconv.Itoa(pid), "crash line 30"} {
+		if !strings.Contains(msg, s) {
+			t.Errorf("task message does not contain %q:\n%s", s, msg)
+		}
+	}
+}
+
 func TestManager_CrashMidTask(t *testing.T) {
 	te := newTestEnv(t, nil)
 	id := te.addExecutor()
@@ -334,10 +346,9 @@ func TestManager_CrashMidTask(t *testing.T) {
 	if r.GetReturnCode() == 0 {
 		t.Errorf("crashed task succeeded: %v", r)
 	}
-	for _, s := range []string{"exit status 3", "while running task 2", "pid " + strconv.Itoa(pid), "crash line 11\n", "crash line 30"} {
-		if !strings.Contains(msg, s) {
-			t.Errorf("task message does not contain %q:\n%s", s, msg)
-		}
+	wantCrashMessage(t, msg, "2", pid)
+	if !strings.Contains(msg, "crash line 11\n") {
+		t.Errorf("task message does not contain %q:\n%s", "crash line 11\n", msg)
 	}
 	if strings.Contains(msg, "crash line 10\n") || strings.Contains(msg, "instance stderr line") {
 		t.Errorf("task message holds more than the last 20 lines:\n%s", msg)
@@ -385,12 +396,7 @@ func TestManager_FramedWire(t *testing.T) {
 	if r := res[1].result; r.GetReturnCode() != -1 || r.GetMessage() != "bad input" {
 		t.Errorf("failed task = %v, want code -1 and its message", r)
 	}
-	msg := res[2].result.GetMessage()
-	for _, s := range []string{"exit status 3", "while running task 3", "pid " + strconv.Itoa(pid), "crash line 30"} {
-		if !strings.Contains(msg, s) {
-			t.Errorf("crashed task's message does not contain %q:\n%s", s, msg)
-		}
-	}
+	wantCrashMessage(t, res[2].result.GetMessage(), "3", pid)
 	want := []string{"start framed", "framed enter", "enter ssn-1 framed-app common-ssn-1",
 		"framed task", "task 1 pid", "framed task", "task 2 fail:bad input", "framed task", "task 3 crash"}
 	if diff := cmp.Diff(map[int][]string{pid: want}, te.events()); diff != "" {

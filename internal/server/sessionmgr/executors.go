@@ -323,7 +323,7 @@ func (m *Manager) requeueLocked(e *executor) {
 	}
 	s.setTaskState(t, withTaskState(t.pb, flamev1.TaskState_Pending, nil), true)
 	// Keep id order: a requeued task goes before the tasks created after it.
-	s.pending = append(s.pending[:s.pendingHead:s.pendingHead], append([]*task{t}, s.pending[s.pendingHead:]...)...)
+	s.pending.pushFront(t)
 	broadcast(&s.taskReady)
 }
 

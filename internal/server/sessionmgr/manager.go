@@ -101,18 +101,15 @@ type session struct {
 	events             []*flamev1.Event
 	// tasks by id-1 (task ids are 1, 2, 3, ...).
 	tasks []*task
-	// pending holds the pending tasks in id order; pendingHead is the first
-	// live element (a slice queue that is compacted as it drains).
-	pending     []*task
-	pendingHead int
-	counts      [5]int32 // tasks per TaskState (of task.pb)
-	shown       [5]int32 // tasks per published TaskState: the counts clients see
+	// pending holds the pending tasks in id order.
+	pending taskQueue
+	counts  [5]int32 // tasks per TaskState (of task.pb)
+	shown   [5]int32 // tasks per published TaskState: the counts clients see
 	// retries counts failed binds (in memory only, as upstream).
 	retries int
-	// finished holds the tasks whose end was published, oldest first, from
-	// finishedHead on, until they are compacted.
-	finished     []*task
-	finishedHead int
+	// finished holds the tasks whose end was published, oldest first,
+	// until they are compacted.
+	finished taskQueue
 	// starved: the last scheduling pass left the session with fewer
 	// executors than it wants. A new task does not wake the scheduler then,
 	// as it cannot change the outcome: what frees capacity wakes it itself
@@ -172,16 +169,9 @@ func (t *task) view() *flamev1.Task {
 // task that finished compactLag before it: one at a time, so that the lock
 // is never held for a burst of them. m.mu must be held.
 func (s *session) finishedNow(t *task) {
-	s.finished = append(s.finished, t)
-	if len(s.finished)-s.finishedHead <= compactLag {
-		return
-	}
-	s.finished[s.finishedHead].compact()
-	s.finished[s.finishedHead] = nil
-	if s.finishedHead++; s.finishedHead >= compactLag {
-		n := copy(s.finished, s.finished[s.finishedHead:])
-		clear(s.finished[n:])
-		s.finished, s.finishedHead = s.finished[:n], 0
+	s.finished.push(t)
+	if s.finished.len() > compactLag {
+		s.finished.pop().compact()
 	}
 }
 
@@ -322,7 +312,7 @@ func (m *Manager) load(ctx context.Context) error {
 			t.compact()
 		}
 		if t.state() == flamev1.TaskState_Pending {
-			s.pending = append(s.pending, t)
+			s.pending.push(t)
 		}
 	}
 	if len(st.Sessions)+len(st.Tasks) > 0 {
@@ -410,26 +400,50 @@ func broadcast(ch *chan struct{}) {
 // pushPending appends t to the session's pending queue.
 // m.mu must be held.
 func (s *session) pushPending(t *task) {
-	s.pending = append(s.pending, t)
+	s.pending.push(t)
 	broadcast(&s.taskReady)
 }
 
 // popPending removes and returns the first pending task, or nil.
 // m.mu must be held.
 func (s *session) popPending() *task {
-	for s.pendingHead < len(s.pending) {
-		t := s.pending[s.pendingHead]
-		s.pending[s.pendingHead] = nil
-		s.pendingHead++
-		if s.pendingHead > 1024 && s.pendingHead*2 > len(s.pending) {
-			s.pending = slices.Clone(s.pending[s.pendingHead:])
-			s.pendingHead = 0
-		}
+	for t := s.pending.pop(); t != nil; t = s.pending.pop() {
 		if t.state() == flamev1.TaskState_Pending {
 			return t
 		}
 	}
 	return nil
+}
+
+// taskQueue is a FIFO of tasks in a slice from head on, compacted as it
+// drains.
+type taskQueue struct {
+	items []*task
+	head  int
+}
+
+func (q *taskQueue) push(t *task) { q.items = append(q.items, t) }
+
+// pushFront puts t before every queued task.
+func (q *taskQueue) pushFront(t *task) {
+	q.items = append(q.items[:q.head:q.head], append([]*task{t}, q.items[q.head:]...)...)
+}
+
+func (q *taskQueue) len() int { return len(q.items) - q.head }
+
+// pop removes and returns the first task, or nil.
+func (q *taskQueue) pop() *task {
+	if q.head == len(q.items) {
+		return nil
+	}
+	t := q.items[q.head]
+	q.items[q.head] = nil
+	q.head++
+	if q.head > 1024 && q.head*2 > len(q.items) {
+		q.items = slices.Clone(q.items[q.head:])
+		q.head = 0
+	}
+	return t
 }
 
 // snapshot returns the session as a wire message; events only if asked.

@@ -181,7 +181,7 @@ func (m *Manager) CloseSession(ctx context.Context, req *flamev1.CloseSessionReq
 		cancelled = append(cancelled, change{t, pb})
 		muts = append(muts, store.UpdateTask(pb))
 	}
-	s.pending, s.pendingHead = nil, 0
+	s.pending = taskQueue{}
 	s.state = flamev1.SessionState_Closed
 	s.completed = now
 	broadcast(&s.taskReady) // executors waiting for a task unbind
