@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -184,12 +185,20 @@ func benchCluster(b *testing.B, storage string, grpcOnly bool, appEnv ...string)
 	if storage == local.StorageSQLite {
 		opts.DataDir = b.TempDir()
 	}
-	c, err := local.Start(ctx, opts)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(c.Stop)
-	conn, err := client.Connect(ctx, c.Endpoints().Frontend, client.WithMaxWatchStreams(512))
+	// The goroutines of the cluster and of the connection inherit a
+	// profiler label naming the store, so that a profile of
+	// BenchmarkDurableShare splits by cluster (go tool pprof -tagfocus
+	// store=sqlite).
+	var c *local.Cluster
+	var conn *client.Connection
+	var err error
+	pprof.Do(ctx, pprof.Labels("store", storage), func(ctx context.Context) {
+		if c, err = local.Start(ctx, opts); err != nil {
+			return
+		}
+		b.Cleanup(c.Stop)
+		conn, err = client.Connect(ctx, c.Endpoints().Frontend, client.WithMaxWatchStreams(512))
+	})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -277,25 +286,10 @@ func BenchmarkThroughput(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			_, ssn := benchCluster(b, bc.storage, bc.grpcOnly, bc.env...)
-			ctx := context.Background()
-			const inFlight = 256
-			var next atomic.Int64
-			var wg sync.WaitGroup
 			b.ResetTimer()
 			cpu0 := benchCPU()
-			t0 := time.Now()
-			for range inFlight {
-				wg.Go(func() {
-					for next.Add(1) <= int64(b.N) {
-						if _, err := ssn.Invoke(ctx, nil); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				})
-			}
-			wg.Wait()
-			b.ReportMetric(float64(b.N)/time.Since(t0).Seconds(), "tasks/s")
+			elapsed := invokeMany(context.Background(), b, ssn, b.N)
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "tasks/s")
 			cpu1 := benchCPU()
 			b.ReportMetric(float64((cpu1.self-cpu0.self).Microseconds())/float64(b.N), "cpu-µs/task")
 			b.ReportMetric(float64((cpu1.instances-cpu0.instances).Microseconds())/float64(b.N), "inst-cpu-µs/task")
@@ -303,6 +297,62 @@ func BenchmarkThroughput(b *testing.B) {
 				b.ReportMetric(100*float64(cpu1.steal-cpu0.steal)/float64(total), "steal-%")
 			}
 		})
+	}
+}
+
+// invokeMany runs n no-op tasks through ssn, 256 in flight, and returns how
+// long they took. Its goroutines carry ctx's profiler labels.
+func invokeMany(ctx context.Context, b *testing.B, ssn *client.Session, n int) time.Duration {
+	const inFlight = 256
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for range inFlight {
+		wg.Go(func() {
+			pprof.SetGoroutineLabels(ctx)
+			for next.Add(1) <= int64(n) {
+				if _, err := ssn.Invoke(ctx, nil); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return time.Since(t0)
+}
+
+// BenchmarkDurableShare measures the durable store's throughput as a share of
+// the in-memory store's. Each varies by a factor of two over minutes on a
+// shared machine, so separate runs compare different machines: here both
+// clusters run side by side and take turns, rounds of b.N/8 tasks each,
+// and each total is the sum of its rounds.
+func BenchmarkDurableShare(b *testing.B) {
+	const rounds = 8
+	_, memory := benchCluster(b, local.StorageNone, false)
+	_, durable := benchCluster(b, local.StorageSQLite, false)
+	ctxMemory := pprof.WithLabels(context.Background(), pprof.Labels("store", local.StorageNone))
+	ctxDurable := pprof.WithLabels(context.Background(), pprof.Labels("store", local.StorageSQLite))
+	b.ResetTimer()
+	cpu0 := benchCPU()
+	var tMemory, tDurable time.Duration
+	n := max(1, b.N/rounds)
+	for r := range rounds {
+		if r%2 == 0 {
+			tMemory += invokeMany(ctxMemory, b, memory, n)
+			tDurable += invokeMany(ctxDurable, b, durable, n)
+		} else {
+			tDurable += invokeMany(ctxDurable, b, durable, n)
+			tMemory += invokeMany(ctxMemory, b, memory, n)
+		}
+	}
+	total := float64(rounds * n)
+	b.ReportMetric(total/tMemory.Seconds(), "none-tasks/s")
+	b.ReportMetric(total/tDurable.Seconds(), "sqlite-tasks/s")
+	b.ReportMetric(100*tMemory.Seconds()/tDurable.Seconds(), "sqlite-%")
+	cpu1 := benchCPU()
+	if total := cpu1.machine - cpu0.machine; total > 0 {
+		b.ReportMetric(100*float64(cpu1.steal-cpu0.steal)/float64(total), "steal-%")
 	}
 }
 
