@@ -75,11 +75,13 @@ func WithCommitDelay(d time.Duration) SQLiteOption {
 
 // DefaultCommitDelay is the default of WithCommitDelay. Each commit costs an
 // fsync and the WAL frames of the pages it touched. On two cores, waiting
-// up to 2 ms for more work between busy commits cut the CPU per task by a
-// tenth, bringing throughput from 78 to 81-87 % of the in-memory store's
-// (BenchmarkThroughput in pkg/local); a lone caller's Invoke is unchanged
-// (BenchmarkInvokeLatency/sqlite).
-const DefaultCommitDelay = 2 * time.Millisecond
+// for more work between busy commits cut the CPU per task: 2 ms brought
+// throughput from 78 to about 80 % of the in-memory store's, 6 ms to about
+// 83 % (BenchmarkDurableShare in pkg/local, the two alternated five times:
+// 34 against 83 mutations per commit). 10 ms did worse (72-78 %): the tasks
+// whose end waits for its commit then take too much of the work in flight.
+// A lone caller's Invoke is unchanged (BenchmarkInvokeLatency/sqlite).
+const DefaultCommitDelay = 6 * time.Millisecond
 
 const (
 	// commitDelayBusy is how many mutations the last transaction must have
