@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flmctl/flmctl/internal/server/store"
@@ -136,10 +137,16 @@ type task struct {
 	// terminal state is published only after its commit, so no client sees
 	// an outcome a crash could take back. (A commit that fails publishes
 	// too: the store is then failing every change, and watchers and waiting
-	// calls are not left hanging.)
-	published *flamev1.Task
+	// calls are not left hanging.) It is written with m.mu held; it is
+	// atomic so that a caller woken by a terminal state can read it without
+	// the lock (see terminalAfterWake).
+	published atomic.Pointer[flamev1.Task]
 	// changed is closed (and replaced) whenever published changes.
 	changed chan struct{}
+	// ended is closed once a terminal state is published. Callers that
+	// want only the end wait on it instead of changed, so Running does not
+	// wake them. It is made by the first of them (endedChan), nil before.
+	ended chan struct{}
 	// enc holds a finished task encoded, once compact has dropped pb and
 	// published (then nil) so that the garbage collector need not trace
 	// it; final is its terminal state.
@@ -150,8 +157,8 @@ type task struct {
 // view returns what clients are shown of t: a compacted task is decoded
 // afresh. m.mu must be held.
 func (t *task) view() *flamev1.Task {
-	if t.published != nil {
-		return t.published
+	if pb := t.published.Load(); pb != nil {
+		return pb
 	}
 	pb := new(flamev1.Task)
 	if err := proto.Unmarshal(t.enc, pb); err != nil {
@@ -187,19 +194,20 @@ const compactLag = 1024
 // cost ~20 % of the cluster's CPU under many small tasks. t must be
 // terminal and published. m.mu must be held.
 func (t *task) compact() {
-	enc, err := proto.MarshalOptions{}.Marshal(t.published)
+	enc, err := proto.MarshalOptions{}.Marshal(t.published.Load())
 	if err != nil {
 		return // keep the message
 	}
 	t.final = t.pb.GetStatus().GetState()
-	t.enc, t.pb, t.published = enc, nil, nil
+	t.enc, t.pb = enc, nil
+	t.published.Store(nil)
 }
 
 // publish shows pb as t to clients, counts it in the session's shown
 // counts, and wakes t's watchers. m.mu must be held.
 func (s *session) publish(t *task, pb *flamev1.Task) {
-	s.shown[t.published.GetStatus().GetState()]--
-	t.published = pb
+	s.shown[t.published.Load().GetStatus().GetState()]--
+	t.published.Store(pb)
 	s.shown[pb.GetStatus().GetState()]++
 	if isTerminal(pb.GetStatus().GetState()) {
 		// The last change (a terminal task is never requeued): its
@@ -208,12 +216,28 @@ func (s *session) publish(t *task, pb *flamev1.Task) {
 			close(t.changed)
 			t.changed = closedChan
 		}
+		if t.ended != nil && t.ended != closedChan {
+			close(t.ended)
+		}
+		t.ended = closedChan
 		if t.pb == pb {
 			s.finishedNow(t)
 		}
 		return
 	}
 	broadcast(&t.changed)
+}
+
+// endedChan returns the channel closed once t's end is published. m.mu
+// must be held.
+func (t *task) endedChan() <-chan struct{} {
+	if t.ended == nil {
+		if isTerminal(t.view().GetStatus().GetState()) {
+			return closedChan
+		}
+		t.ended = make(chan struct{})
+	}
+	return t.ended
 }
 
 func (t *task) state() flamev1.TaskState {
@@ -303,12 +327,13 @@ func (m *Manager) load(ctx context.Context) error {
 		if id != int64(len(s.tasks))+1 {
 			return fmt.Errorf("load state: session %s: task %d stored where task %d was expected", s.id, id, len(s.tasks)+1)
 		}
-		t := &task{id: id, pb: pb, published: pb, changed: make(chan struct{})}
+		t := &task{id: id, pb: pb, changed: make(chan struct{})}
+		t.published.Store(pb)
 		s.tasks = append(s.tasks, t)
 		s.counts[t.state()]++
 		s.shown[t.state()]++
 		if isTerminal(t.state()) {
-			t.changed = closedChan
+			t.changed, t.ended = closedChan, closedChan
 			t.compact()
 		}
 		if t.state() == flamev1.TaskState_Pending {

@@ -508,7 +508,7 @@ func TestCreateTask_Wait(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		errc := make(chan error, 1)
 		go func() {
-			_, err := m.awaitTerminal(ctx, tk)
+			_, err := awaitTask(ctx, m, tk)
 			errc <- err
 		}()
 		cancel()
@@ -521,7 +521,7 @@ func TestCreateTask_Wait(t *testing.T) {
 		tk := lookup(t, m)
 		got := make(chan *flamev1.Task, 1)
 		go func() {
-			pb, err := m.awaitTerminal(t.Context(), tk)
+			pb, err := awaitTask(t.Context(), m, tk)
 			if err != nil {
 				t.Errorf("wait at shutdown: %v", err)
 			}
@@ -949,4 +949,12 @@ func TestFinishedTasksCompacted(t *testing.T) {
 	if err != nil || ssn.GetStatus().GetSucceed() != n-n/3 || ssn.GetStatus().GetFailed() != n/3 {
 		t.Fatalf("session counts: %v %v", ssn.GetStatus(), err)
 	}
+}
+
+// awaitTask calls m.awaitTerminal with tk's state as it stands.
+func awaitTask(ctx context.Context, m *Manager, tk *task) (*flamev1.Task, error) {
+	m.mu.Lock()
+	ended := tk.endedChan()
+	m.mu.Unlock()
+	return m.awaitTerminal(ctx, tk, ended)
 }
