@@ -595,7 +595,24 @@ func TestStores_AgreeOnRandomHistories(t *testing.T) {
 			return b
 		}
 	}
+	// Odd rounds create new tasks and update tasks only, so that the
+	// SQLite store writes long runs of task rows with its multi-row
+	// statements (any other mutation, and a CreateTask that replaces a
+	// task, ends a run).
+	tasksOnly := false
+	fresh := 100 // task IDs above 20 that odd rounds create
 	randomMutation := func() Mutation {
+		if tasksOnly {
+			sid := pick(sessions)
+			if rng.IntN(2) == 0 {
+				fresh++
+				return CreateTask(task(sid, fresh, randomBytes()))
+			}
+			tk := task(sid, 101+rng.IntN(fresh-100+1), randomBytes())
+			tk.Spec.Output = randomBytes()
+			tk.Status.State = flamev1.TaskState_Succeed
+			return UpdateTask(tk)
+		}
 		switch rng.IntN(20) {
 		case 0:
 			return DeleteApplication(pick(apps))
@@ -623,10 +640,21 @@ func TestStores_AgreeOnRandomHistories(t *testing.T) {
 	mem := NewMemory()
 	defer mem.Close()
 	path := filepath.Join(t.TempDir(), "flame.db")
-	sq := openTestSQLite(t, path)
+	// Each round's groups are queued while the committer is held, so they
+	// are committed in a few large batches (long runs of task rows).
+	var holdMu sync.Mutex
+	hold := closedChan
+	held := withHooks(func() {
+		holdMu.Lock()
+		ch := hold
+		holdMu.Unlock()
+		<-ch
+	}, nil)
+	sq := openTestSQLite(t, path, held)
 	defer func() { sq.Close() }()
 	ctx := context.Background()
 	for round := range 8 {
+		tasksOnly = round%2 == 1
 		// Concurrent Enqueues in the SQLite store, in one known order.
 		var muts [][]Mutation
 		for range 60 {
@@ -636,6 +664,9 @@ func TestStores_AgreeOnRandomHistories(t *testing.T) {
 			}
 			muts = append(muts, group)
 		}
+		holdMu.Lock()
+		hold = make(chan struct{})
+		holdMu.Unlock()
 		var pending []*Pending
 		for _, group := range muts {
 			if err := mem.Commit(ctx, group...); err != nil {
@@ -643,6 +674,10 @@ func TestStores_AgreeOnRandomHistories(t *testing.T) {
 			}
 			pending = append(pending, sq.Enqueue(group...))
 		}
+		holdMu.Lock()
+		close(hold)
+		hold = closedChan
+		holdMu.Unlock()
 		for _, p := range pending {
 			if err := p.Wait(ctx); err != nil {
 				t.Fatal(err)
@@ -652,7 +687,7 @@ func TestStores_AgreeOnRandomHistories(t *testing.T) {
 			if err := sq.Close(); err != nil {
 				t.Fatal(err)
 			}
-			sq = openTestSQLite(t, path)
+			sq = openTestSQLite(t, path, held)
 		}
 		diffState(t, load(t, mem), load(t, sq))
 		if t.Failed() {
