@@ -142,7 +142,7 @@ func (m *Manager) BindExecutor(ctx context.Context, id string) (*flamev1.Applica
 			m.mu.Unlock()
 			return nil, nil, wrongState(e)
 		}
-		wake := e.wake
+		wake := waitChan(&e.wake)
 		m.mu.Unlock()
 		select {
 		case <-wake:
@@ -243,7 +243,7 @@ func (m *Manager) LaunchTask(ctx context.Context, id string) (*flamev1.Task, err
 			}
 			timer = time.NewTimer(delay)
 		}
-		ready := s.taskReady
+		ready := waitChan(&s.taskReady)
 		m.mu.Unlock()
 		select {
 		case <-ready:

@@ -141,7 +141,8 @@ type task struct {
 	// atomic so that a caller woken by a terminal state can read it without
 	// the lock (see terminalAfterWake).
 	published atomic.Pointer[flamev1.Task]
-	// changed is closed (and replaced) whenever published changes.
+	// changed is closed whenever published changes (broadcast); nil while
+	// no one waits (waitChan), closedChan once the task has ended.
 	changed chan struct{}
 	// ended is closed once a terminal state is published. Callers that
 	// want only the end wait on it instead of changed, so Running does not
@@ -212,10 +213,10 @@ func (s *session) publish(t *task, pb *flamev1.Task) {
 	if isTerminal(pb.GetStatus().GetState()) {
 		// The last change (a terminal task is never requeued): its
 		// watchers wake, and later ones find the channel closed.
-		if t.changed != closedChan {
+		if t.changed != nil && t.changed != closedChan {
 			close(t.changed)
-			t.changed = closedChan
 		}
+		t.changed = closedChan
 		if t.ended != nil && t.ended != closedChan {
 			close(t.ended)
 		}
@@ -327,7 +328,7 @@ func (m *Manager) load(ctx context.Context) error {
 		if id != int64(len(s.tasks))+1 {
 			return fmt.Errorf("load state: session %s: task %d stored where task %d was expected", s.id, id, len(s.tasks)+1)
 		}
-		t := &task{id: id, pb: pb, changed: make(chan struct{})}
+		t := &task{id: id, pb: pb}
 		t.published.Store(pb)
 		s.tasks = append(s.tasks, t)
 		s.counts[t.state()]++
@@ -416,10 +417,25 @@ var closedChan = func() chan struct{} {
 	return ch
 }()
 
-// broadcast closes *ch and replaces it, waking everyone waiting on it.
+// broadcast wakes everyone waiting on *ch (see waitChan) by closing it; the
+// next waiter makes a new one. A closedChan stays as it is. m.mu must be
+// held.
 func broadcast(ch *chan struct{}) {
-	close(*ch)
-	*ch = make(chan struct{})
+	if *ch != nil && *ch != closedChan {
+		close(*ch)
+		*ch = nil
+	}
+}
+
+// waitChan returns the channel the next broadcast on *ch closes, making it
+// if no one waits yet: without waiters a broadcast then costs nothing (a
+// task is created and changes state with nobody watching, and each
+// broadcast used to make a new channel). m.mu must be held.
+func waitChan(ch *chan struct{}) <-chan struct{} {
+	if *ch == nil {
+		*ch = make(chan struct{})
+	}
+	return *ch
 }
 
 // pushPending appends t to the session's pending queue.

@@ -135,7 +135,7 @@ func (m *Manager) WatchNode(ctx context.Context, name string, status func() *fla
 	defer heartbeat.Stop()
 	for {
 		m.mu.Lock()
-		out, signal := nd.outbox, nd.signal
+		out, signal := nd.outbox, waitChan(&nd.signal)
 		nd.outbox = nil
 		m.mu.Unlock()
 		for _, e := range out {

@@ -41,7 +41,7 @@ func (m *Manager) CreateTask(ctx context.Context, req *flamev1.CreateTaskRequest
 			Events:       []*flamev1.Event{{Code: int32(flamev1.TaskState_Pending), Message: &msgTaskCreated, CreationTime: now}},
 		},
 	}
-	t := &task{id: id, pb: pb, changed: make(chan struct{})}
+	t := &task{id: id, pb: pb}
 	t.published.Store(pb)
 	s.tasks = append(s.tasks, t)
 	s.counts[flamev1.TaskState_Pending]++
@@ -202,9 +202,11 @@ func (m *Manager) WatchTask(req *flamev1.WatchTaskRequest, stream grpc.ServerStr
 	}
 	for {
 		pb := t.view()
-		var changed <-chan struct{} = t.changed
+		var changed <-chan struct{}
 		if terminalOnly {
 			changed = t.endedChan()
+		} else {
+			changed = waitChan(&t.changed)
 		}
 		m.mu.Unlock()
 		st := pb.GetStatus().GetState()
