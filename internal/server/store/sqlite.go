@@ -43,7 +43,7 @@ type SQLiteOption func(*sqliteConfig)
 type sqliteConfig struct {
 	maxBatchMutations int
 	maxBatchBytes     int
-	// linger is the commit delay under load (see lingerLocked).
+	// linger is the commit delay under load (see run and delay).
 	linger time.Duration
 	// Test hooks, run by the committer: beforeTake before it looks at the
 	// queue, afterTake once it has taken a non-empty batch.
@@ -632,7 +632,9 @@ func (b *batchTx) reset() {
 	clear(b.rowAt)
 	clear(b.inputs)
 	b.inputs = b.inputs[:0]
-	clear(b.args)
+	// Every chunk reslices args, so clear all of it: an earlier, longer
+	// chunk's bodies and inputs would stay reachable until the next batch.
+	clear(b.args[:cap(b.args)])
 	b.args = b.args[:0]
 }
 
@@ -644,9 +646,11 @@ func (b *batchTx) exec(ctx context.Context, st int, args ...any) error {
 	return err
 }
 
-// putRow buffers r, replacing the buffered row of the same seq.
+// putRow buffers r, replacing the buffered row of the same seq (which
+// keeps naming the mutation that buffered it first, usually its creation).
 func (b *batchTx) putRow(r taskRow) {
 	if i, ok := b.rowAt[r.seq]; ok {
+		r.op = b.rows[i].op
 		b.rows[i] = r
 		return
 	}
@@ -654,9 +658,10 @@ func (b *batchTx) putRow(r taskRow) {
 	b.rows = append(b.rows, r)
 }
 
-// flush writes the buffered rows. Every mutation that is not a task's
-// creation or update flushes first, so the statements run in the order of
-// the mutations.
+// flush writes the buffered rows: the task rows, then the inputs. Every
+// mutation that is not a task's creation or update flushes first, so it
+// sees the tasks changed before it, and nothing after it is written before
+// it.
 func (b *batchTx) flush(ctx context.Context) error {
 	defer b.reset()
 	for rows := b.rows; len(rows) > 0; {
@@ -669,7 +674,7 @@ func (b *batchTx) flush(ctx context.Context) error {
 			b.putTasks[i] = b.tx.StmtContext(ctx, b.s.putTasks[i])
 		}
 		if _, err := b.putTasks[i].ExecContext(ctx, b.args...); err != nil {
-			return fmt.Errorf("%s: %w", rowsName(rows[:n], func(r taskRow) *op { return r.op }), err)
+			return fmt.Errorf("%s: %w", rowsName("task rows", rows[:n], func(r taskRow) *op { return r.op }), err)
 		}
 		rows = rows[n:]
 	}
@@ -683,21 +688,21 @@ func (b *batchTx) flush(ctx context.Context) error {
 			b.insertInputs[i] = b.tx.StmtContext(ctx, b.s.insertInputs[i])
 		}
 		if _, err := b.insertInputs[i].ExecContext(ctx, b.args...); err != nil {
-			return fmt.Errorf("%s: %w", rowsName(inputs[:n], func(r inputRow) *op { return r.op }), err)
+			return fmt.Errorf("%s: %w", rowsName("task inputs", inputs[:n], func(r inputRow) *op { return r.op }), err)
 		}
 		inputs = inputs[n:]
 	}
 	return nil
 }
 
-// rowsName names the mutations of rows written by one failed statement:
+// rowsName names the mutations whose rows one failed statement wrote:
 // "CreateTask(s/2)" alone, or the first and last of several, like
-// "64 task mutations, CreateTask(s/1) to UpdateTask(s/70)".
-func rowsName[R any](rows []R, opOf func(R) *op) string {
+// "64 task rows, of CreateTask(s/1) to UpdateTask(s/70)".
+func rowsName[R any](what string, rows []R, opOf func(R) *op) string {
 	if len(rows) == 1 {
 		return opOf(rows[0]).String()
 	}
-	return fmt.Sprintf("%d task mutations, %v to %v", len(rows), opOf(rows[0]), opOf(rows[len(rows)-1]))
+	return fmt.Sprintf("%d %s, of %v to %v", len(rows), what, opOf(rows[0]), opOf(rows[len(rows)-1]))
 }
 
 // chunk picks the statement for the next rows of a run of n: the index in
