@@ -35,8 +35,8 @@ type executor struct {
 	intended *session
 	// task is the task the executor is running.
 	task *task
-	// wake is closed (and replaced) when the executor is given a session or
-	// is being released, ending a BindExecutor long poll.
+	// wake is closed (broadcast) when the executor is given a session or is
+	// being released, ending a BindExecutor long poll.
 	wake chan struct{}
 }
 

@@ -121,7 +121,7 @@ type session struct {
 	starved bool
 	// noted records the scheduler notes already turned into events.
 	noted map[string]bool
-	// taskReady is closed (and replaced) when a task becomes pending or the
+	// taskReady is closed (broadcast) when a task becomes pending or the
 	// session closes, waking executors waiting in LaunchTask.
 	taskReady chan struct{}
 }
@@ -410,7 +410,7 @@ func (m *Manager) taskEvent(st flamev1.TaskState, msg *string) *flamev1.Event {
 	return m.eventOf(int32(st), msg)
 }
 
-// closedChan is the changed channel of a task that will not change again.
+// closedChan is the changed and ended channel of a task that has ended.
 var closedChan = func() chan struct{} {
 	ch := make(chan struct{})
 	close(ch)

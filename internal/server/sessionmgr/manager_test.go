@@ -2,12 +2,14 @@ package sessionmgr
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -614,6 +616,41 @@ func (h *holdStore) holdCommits() func() {
 	}
 }
 
+// failStore is a store whose commits fail once fail is set.
+type failStore struct {
+	store.Store
+	fail atomic.Bool
+}
+
+func (f *failStore) Commit(ctx context.Context, muts ...store.Mutation) error {
+	if f.fail.Load() {
+		return errors.New("disk full")
+	}
+	return f.Store.Commit(ctx, muts...)
+}
+
+// TestCreateTask_WaitFailedCreation: an awaiting CreateTask whose creation
+// cannot be stored answers INTERNAL at once, not when the task ends (here
+// it never runs: there is no node) or the caller's deadline passes.
+func TestCreateTask_WaitFailedCreation(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := &failStore{Store: store.NewMemory()}
+		m := newTestManager(t, st)
+		mustRegister(t, m, "app", nil)
+		mustSession(t, m, "s", &flamev1.SessionSpec{Application: "app"})
+		st.fail.Store(true)
+		ctx, cancel := context.WithTimeout(waitingContext(t.Context()), time.Hour)
+		defer cancel()
+		_, err := m.CreateTask(ctx, &flamev1.CreateTaskRequest{Task: &flamev1.TaskSpec{SessionId: "s"}})
+		if errs.Code(err) != codes.Internal || !strings.Contains(err.Error(), "disk full") {
+			t.Fatalf("CreateTask with wait on a failing store = %v, want INTERNAL naming the store's error", err)
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("CreateTask answered only at the caller's deadline")
+		}
+	})
+}
+
 // TestEndsShownOnlyWhenDurable: a task's completion and a close's
 // cancellations are shown to clients (GetTask, ListTask, WatchTask, an
 // awaiting CreateTask) only once committed, and a CreateTask whose caller
@@ -956,5 +993,5 @@ func awaitTask(ctx context.Context, m *Manager, tk *task) (*flamev1.Task, error)
 	m.mu.Lock()
 	ended := tk.endedChan()
 	m.mu.Unlock()
-	return m.awaitTerminal(ctx, tk, ended)
+	return m.awaitTerminal(ctx, tk, ended, nil)
 }

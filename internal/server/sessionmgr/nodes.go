@@ -30,7 +30,7 @@ type node struct {
 	maxExecutors int
 	// outbox holds executor messages not yet delivered to the node.
 	outbox []*flamev1.Executor
-	// signal is closed (and replaced) when outbox gets a message.
+	// signal is closed (broadcast) when outbox gets a message.
 	signal chan struct{}
 	// watchers counts the WatchNode calls serving the node.
 	watchers int

@@ -61,9 +61,10 @@ func (m *Manager) CreateTask(ctx context.Context, req *flamev1.CreateTaskRequest
 	if wait {
 		// Wait for the end and the creation's commit together: the end is
 		// committed after the creation, so by the time it is published
-		// the creation's outcome is known too.
+		// the creation's outcome is known too. A failed creation ends the
+		// wait at once, for b.wait below to report.
 		var err error
-		if res, err = m.awaitTerminal(ctx, t, ended); err != nil {
+		if res, err = m.awaitTerminal(ctx, t, ended, b); err != nil {
 			return nil, err
 		}
 	}
@@ -88,18 +89,33 @@ func waitRequested(ctx context.Context) bool {
 
 // awaitTerminal waits until t is terminal and returns it; ended is
 // t.endedChan(), read under m.mu. When the manager ends the waits first
-// (EndWaits, Stop) it returns t as it stands: the caller then watches it,
-// and learns at least its id. Terminal states are published after their
-// commit, so what it returns is durable.
-func (m *Manager) awaitTerminal(ctx context.Context, t *task, ended <-chan struct{}) (*flamev1.Task, error) {
-	select {
-	case <-ended:
-		if end := t.terminalAfterWake(); end != nil {
-			return end, nil
+// (EndWaits, Stop), or the commit of created (if not nil) fails, it returns
+// t as it stands: the caller then watches it, and learns at least its id.
+// Terminal states are published after their commit, so what it returns is
+// durable.
+func (m *Manager) awaitTerminal(ctx context.Context, t *task, ended <-chan struct{}, created *batch) (*flamev1.Task, error) {
+	var createdDone <-chan struct{}
+	if created != nil {
+		createdDone = created.done
+	}
+wait:
+	for {
+		select {
+		case <-ended:
+			if end := t.terminalAfterWake(); end != nil {
+				return end, nil
+			}
+			break wait
+		case <-createdDone:
+			if created.err != nil {
+				break wait
+			}
+			createdDone = nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-m.waits.Done():
+			break wait
 		}
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-m.waits.Done():
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
