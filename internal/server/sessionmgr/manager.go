@@ -146,7 +146,8 @@ type task struct {
 	changed chan struct{}
 	// ended is closed once a terminal state is published. Callers that
 	// want only the end wait on it instead of changed, so Running does not
-	// wake them. It is made by the first of them (endedChan), nil before.
+	// wake them. Like changed: nil while no one waits (waitChan),
+	// closedChan once the task has ended.
 	ended chan struct{}
 	// enc holds a finished task encoded, once compact has dropped pb and
 	// published (then nil) so that the garbage collector need not trace
@@ -213,32 +214,14 @@ func (s *session) publish(t *task, pb *flamev1.Task) {
 	if isTerminal(pb.GetStatus().GetState()) {
 		// The last change (a terminal task is never requeued): its
 		// watchers wake, and later ones find the channel closed.
-		if t.changed != nil && t.changed != closedChan {
-			close(t.changed)
-		}
-		t.changed = closedChan
-		if t.ended != nil && t.ended != closedChan {
-			close(t.ended)
-		}
-		t.ended = closedChan
+		closeForGood(&t.changed)
+		closeForGood(&t.ended)
 		if t.pb == pb {
 			s.finishedNow(t)
 		}
 		return
 	}
 	broadcast(&t.changed)
-}
-
-// endedChan returns the channel closed once t's end is published. m.mu
-// must be held.
-func (t *task) endedChan() <-chan struct{} {
-	if t.ended == nil {
-		if isTerminal(t.view().GetStatus().GetState()) {
-			return closedChan
-		}
-		t.ended = make(chan struct{})
-	}
-	return t.ended
 }
 
 func (t *task) state() flamev1.TaskState {
@@ -425,6 +408,13 @@ func broadcast(ch *chan struct{}) {
 		close(*ch)
 		*ch = nil
 	}
+}
+
+// closeForGood wakes everyone waiting on *ch and leaves it closed for
+// later waiters. m.mu must be held.
+func closeForGood(ch *chan struct{}) {
+	broadcast(ch)
+	*ch = closedChan
 }
 
 // waitChan returns the channel the next broadcast on *ch closes, making it

@@ -991,7 +991,7 @@ func TestFinishedTasksCompacted(t *testing.T) {
 // awaitTask calls m.awaitTerminal with tk's state as it stands.
 func awaitTask(ctx context.Context, m *Manager, tk *task) (*flamev1.Task, error) {
 	m.mu.Lock()
-	ended := tk.endedChan()
+	ended := waitChan(&tk.ended)
 	m.mu.Unlock()
 	return m.awaitTerminal(ctx, tk, ended, nil)
 }

@@ -51,7 +51,7 @@ func (m *Manager) CreateTask(ctx context.Context, req *flamev1.CreateTaskRequest
 	b := m.persist.enqueue(nil, store.CreateTask(pb))
 	var ended <-chan struct{}
 	if wait {
-		ended = t.endedChan()
+		ended = waitChan(&t.ended)
 	}
 	m.mu.Unlock()
 	if grow {
@@ -88,7 +88,7 @@ func waitRequested(ctx context.Context) bool {
 }
 
 // awaitTerminal waits until t is terminal and returns it; ended is
-// t.endedChan(), read under m.mu. When the manager ends the waits first
+// waitChan(&t.ended), read under m.mu. When the manager ends the waits first
 // (EndWaits, Stop), or the commit of created (if not nil) fails, it returns
 // t as it stands: the caller then watches it, and learns at least its id.
 // Terminal states are published after their commit, so what it returns is
@@ -220,7 +220,7 @@ func (m *Manager) WatchTask(req *flamev1.WatchTaskRequest, stream grpc.ServerStr
 		pb := t.view()
 		var changed <-chan struct{}
 		if terminalOnly {
-			changed = t.endedChan()
+			changed = waitChan(&t.ended)
 		} else {
 			changed = waitChan(&t.changed)
 		}

@@ -593,8 +593,10 @@ type batchTx struct {
 	args   []any
 }
 
+// taskRow and inputRow are the buffered rows of the tasks and task_inputs
+// tables; both name the mutation that buffered them, for errors.
 type taskRow struct {
-	op     *op // the last mutation of the row, for errors
+	op     *op
 	seq    int64
 	sid    string
 	taskID uint32
@@ -607,6 +609,14 @@ type inputRow struct {
 	seq   int64
 	input []byte
 }
+
+func (r taskRow) mutation() *op { return r.op }
+func (r taskRow) appendCols(args []any) []any {
+	return append(args, r.seq, r.sid, int64(r.taskID), r.state, r.body)
+}
+
+func (r inputRow) mutation() *op               { return r.op }
+func (r inputRow) appendCols(args []any) []any { return append(args, r.seq, r.input) }
 
 // begin readies b, whose buffers are reused between transactions, for tx.
 func (b *batchTx) begin(tx *sql.Tx) {
@@ -664,45 +674,39 @@ func (b *batchTx) putRow(r taskRow) {
 // it.
 func (b *batchTx) flush(ctx context.Context) error {
 	defer b.reset()
-	for rows := b.rows; len(rows) > 0; {
+	if err := writeRows(ctx, b, "task rows", b.rows, &b.s.putTasks, &b.putTasks); err != nil {
+		return err
+	}
+	return writeRows(ctx, b, "task inputs", b.inputs, &b.s.insertInputs, &b.insertInputs)
+}
+
+// writeRows writes rows with the multi-row statements prepared (one per
+// size in rowChunks), largest first, fetching their copies for b's
+// transaction into inTx on first use. A failed statement's error names the
+// mutations of its rows: "CreateTask(s/2)" alone, or the first and last
+// of several, like "64 task rows, of CreateTask(s/1) to UpdateTask(s/70)".
+func writeRows[R interface {
+	mutation() *op
+	appendCols([]any) []any
+}](ctx context.Context, b *batchTx, what string, rows []R, prepared, inTx *[len(rowChunks)]*sql.Stmt) error {
+	for len(rows) > 0 {
 		i, n := chunk(len(rows))
 		b.args = b.args[:0]
 		for _, r := range rows[:n] {
-			b.args = append(b.args, r.seq, r.sid, int64(r.taskID), r.state, r.body)
+			b.args = r.appendCols(b.args)
 		}
-		if b.putTasks[i] == nil {
-			b.putTasks[i] = b.tx.StmtContext(ctx, b.s.putTasks[i])
+		if inTx[i] == nil {
+			inTx[i] = b.tx.StmtContext(ctx, prepared[i])
 		}
-		if _, err := b.putTasks[i].ExecContext(ctx, b.args...); err != nil {
-			return fmt.Errorf("%s: %w", rowsName("task rows", rows[:n], func(r taskRow) *op { return r.op }), err)
+		if _, err := inTx[i].ExecContext(ctx, b.args...); err != nil {
+			if n == 1 {
+				return fmt.Errorf("%v: %w", rows[0].mutation(), err)
+			}
+			return fmt.Errorf("%d %s, of %v to %v: %w", n, what, rows[0].mutation(), rows[n-1].mutation(), err)
 		}
 		rows = rows[n:]
 	}
-	for inputs := b.inputs; len(inputs) > 0; {
-		i, n := chunk(len(inputs))
-		b.args = b.args[:0]
-		for _, in := range inputs[:n] {
-			b.args = append(b.args, in.seq, in.input)
-		}
-		if b.insertInputs[i] == nil {
-			b.insertInputs[i] = b.tx.StmtContext(ctx, b.s.insertInputs[i])
-		}
-		if _, err := b.insertInputs[i].ExecContext(ctx, b.args...); err != nil {
-			return fmt.Errorf("%s: %w", rowsName("task inputs", inputs[:n], func(r inputRow) *op { return r.op }), err)
-		}
-		inputs = inputs[n:]
-	}
 	return nil
-}
-
-// rowsName names the mutations whose rows one failed statement wrote:
-// "CreateTask(s/2)" alone, or the first and last of several, like
-// "64 task rows, of CreateTask(s/1) to UpdateTask(s/70)".
-func rowsName[R any](what string, rows []R, opOf func(R) *op) string {
-	if len(rows) == 1 {
-		return opOf(rows[0]).String()
-	}
-	return fmt.Sprintf("%d %s, of %v to %v", len(rows), what, opOf(rows[0]), opOf(rows[len(rows)-1]))
 }
 
 // chunk picks the statement for the next rows of a run of n: the index in
